@@ -1,0 +1,20 @@
+"""Chalice app: create it, wire middleware and register the blueprints. Nothing else."""
+
+from chalice.app import Chalice
+
+from chalicelib.api import accounts, auth_routes, calls, meta, numbers, publishers
+from chalicelib.config import get_settings
+from chalicelib.observability import http_middleware
+from chalicelib.rtb import routes as rtb_routes
+from chalicelib.store.tables import configure
+from chalicelib.voice import routes as voice_routes
+
+app = Chalice(app_name="ppc-platform")
+configure(get_settings())
+app.register_middleware(http_middleware, "http")
+
+app.register_blueprint(meta.bp)
+app.register_blueprint(voice_routes.bp, url_prefix="/voice")
+for api_blueprint in (auth_routes.bp, accounts.bp, publishers.bp, numbers.bp, calls.bp):
+    app.register_blueprint(api_blueprint, url_prefix="/api/v1")
+app.register_blueprint(rtb_routes.bp, url_prefix="/rtb/v1")

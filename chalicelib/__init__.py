@@ -1,0 +1,1 @@
+"""Application code of the pay-per-call platform, imported by app.py."""

@@ -1,0 +1,1 @@
+"""Management REST API (`/api/v1`): blueprints for the dashboard and scripts."""

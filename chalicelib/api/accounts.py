@@ -1,0 +1,63 @@
+"""Accounts (super admin) and the users of an account (admin)."""
+
+from __future__ import annotations
+
+from chalice.app import Blueprint, Response
+
+from chalicelib.api import serializers
+from chalicelib.api.http import ApiError, json_response, parse_body, user_view
+from chalicelib.api.schemas import CreateAccountRequest, CreateUserRequest
+from chalicelib.auth import cognito
+from chalicelib.auth.roles import Principal, Role
+from chalicelib.store import keys, tenants
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/accounts", methods=["GET"])
+@user_view(bp, Role.SUPER_ADMIN)
+def list_accounts(principal: Principal) -> Response:
+    return json_response({"accounts": [serializers.account(a) for a in tenants.list_accounts()]})
+
+
+@bp.route("/accounts", methods=["POST"])
+@user_view(bp, Role.SUPER_ADMIN)
+def create_account(principal: Principal) -> Response:
+    body = parse_body(bp.current_request, CreateAccountRequest)
+    account_id = keys.new_id("acc")
+    # The login is created first: if the email is taken, nothing has been written.
+    try:
+        user_id = cognito.create_user(body.admin_email, body.admin_password, account_id, Role.ADMIN)
+    except cognito.UserExists as err:
+        raise ApiError(
+            409, "conflict", "a user with this email exists", {"admin_email": "taken"}
+        ) from err
+    account = tenants.create_account(body.name, account_id)
+    admin = tenants.put_user(account_id, user_id, body.admin_email, Role.ADMIN.wire)
+    return json_response(
+        {"account": serializers.account(account), "admin": serializers.user(admin)}, 201
+    )
+
+
+@bp.route("/users", methods=["GET"])
+@user_view(bp, Role.ADMIN)
+def list_users(principal: Principal) -> Response:
+    users = tenants.list_users(principal.account_id)
+    return json_response({"users": [serializers.user(u) for u in users]})
+
+
+@bp.route("/users", methods=["POST"])
+@user_view(bp, Role.ADMIN)
+def create_user(principal: Principal) -> Response:
+    body = parse_body(bp.current_request, CreateUserRequest)
+    role = Role.parse(body.role)
+    if role > principal.role:
+        raise ApiError(403, "forbidden", "cannot grant a role above your own", {"role": "too high"})
+    try:
+        user_id = cognito.create_user(body.email, body.password, principal.account_id, role)
+    except cognito.UserExists as err:
+        raise ApiError(
+            409, "conflict", "a user with this email exists", {"email": "taken"}
+        ) from err
+    user = tenants.put_user(principal.account_id, user_id, body.email, role.wire)
+    return json_response({"user": serializers.user(user)}, 201)

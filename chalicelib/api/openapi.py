@@ -1,0 +1,228 @@
+"""The OpenAPI 3.1 document of every route: the contract other parties code against."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.api import schemas
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_body(name: str) -> dict[str, Any]:
+    return {"required": True, "content": {JSON: {"schema": _ref(name)}}}
+
+
+def _ok(description: str, status: str = "200") -> dict[str, Any]:
+    return {
+        status: {"description": description, "content": {JSON: {"schema": {"type": "object"}}}},
+        "400": {"$ref": "#/components/responses/BadRequest"},
+        "401": {"$ref": "#/components/responses/Unauthorized"},
+        "403": {"$ref": "#/components/responses/Forbidden"},
+        "404": {"$ref": "#/components/responses/NotFound"},
+    }
+
+
+def _op(
+    summary: str,
+    tag: str,
+    security: str | None = "cognito",
+    body: str | None = None,
+    status: str = "200",
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": _ok(summary, status)}
+    op["security"] = [{security: []}] if security else []
+    if body:
+        op["requestBody"] = _json_body(body)
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def _voice(summary: str) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "tags": ["voice"],
+        "security": [{"twilioSignature": []}],
+        "requestBody": {
+            "required": True,
+            "content": {
+                FORM: {"schema": {"type": "object", "additionalProperties": {"type": "string"}}}
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "TwiML (fallback TwiML on any error)",
+                "content": {"text/xml": {"schema": {"type": "string"}}},
+            },
+            "403": {"description": "missing or wrong X-Twilio-Signature; nothing was written"},
+            "415": {"description": "body is not form-encoded"},
+        },
+    }
+
+
+PUB = [_path("publisher_id")]
+
+
+def document() -> dict[str, Any]:
+    models = {
+        m.__name__: m.model_json_schema(ref_template="#/components/schemas/{model}")
+        for m in (
+            schemas.LoginRequest,
+            schemas.RefreshRequest,
+            schemas.CreateUserRequest,
+            schemas.CreateAccountRequest,
+            schemas.CreatePublisherRequest,
+            schemas.CreateApiKeyRequest,
+            schemas.CreateTrackingNumberRequest,
+        )
+    }
+    error = {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string"},
+            "message": {"type": "string"},
+            "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    }
+    models["Error"] = error
+    responses = {
+        name: {"description": desc, "content": {JSON: {"schema": _ref("Error")}}}
+        for name, desc in (
+            ("BadRequest", "invalid input; `fields` names each bad field"),
+            ("Unauthorized", "missing, expired or forged credentials"),
+            ("Forbidden", "the role is not allowed to do this"),
+            ("NotFound", "no such item in this account"),
+        )
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Pay-per-call platform API", "version": "1.0.0"},
+        "components": {
+            "schemas": models,
+            "responses": responses,
+            "securitySchemes": {
+                "cognito": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT (Cognito ID token)",
+                },
+                "publisherKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "publisher API key",
+                },
+                "twilioSignature": {"type": "apiKey", "in": "header", "name": "X-Twilio-Signature"},
+            },
+        },
+        "paths": {
+            "/health": {"get": _op("Liveness check", "meta", security=None)},
+            "/openapi.json": {"get": _op("This document", "meta", security=None)},
+            "/voice/inbound": {"post": _voice("A call arrives on a tracking number")},
+            "/voice/status": {"post": _voice("Call status callback (final status and duration)")},
+            "/voice/fallback": {"post": _voice("CPaaS fallback URL: polite message and hang-up")},
+            "/api/v1/auth/login": {
+                "post": _op(
+                    "Exchange email and password for tokens",
+                    "auth",
+                    security=None,
+                    body="LoginRequest",
+                )
+            },
+            "/api/v1/auth/refresh": {
+                "post": _op("Refresh tokens", "auth", security=None, body="RefreshRequest")
+            },
+            "/api/v1/me": {"get": _op("The logged-in user", "auth")},
+            "/api/v1/accounts": {
+                "get": _op("List accounts (super admin)", "accounts"),
+                "post": _op(
+                    "Create an account and its first admin (super admin)",
+                    "accounts",
+                    body="CreateAccountRequest",
+                    status="201",
+                ),
+            },
+            "/api/v1/users": {
+                "get": _op("List the account's users (admin)", "accounts"),
+                "post": _op(
+                    "Create a user (admin)", "accounts", body="CreateUserRequest", status="201"
+                ),
+            },
+            "/api/v1/publishers": {
+                "get": _op("List publishers", "publishers"),
+                "post": _op(
+                    "Create a publisher (admin)",
+                    "publishers",
+                    body="CreatePublisherRequest",
+                    status="201",
+                ),
+            },
+            "/api/v1/publishers/{publisher_id}": {
+                "get": _op("One publisher", "publishers", params=PUB),
+            },
+            "/api/v1/publishers/{publisher_id}/keys": {
+                "get": _op(
+                    "List a publisher's API keys (never the secret)", "publishers", params=PUB
+                ),
+                "post": _op(
+                    "Issue an API key; the plaintext is in this answer only",
+                    "publishers",
+                    body="CreateApiKeyRequest",
+                    status="201",
+                    params=PUB,
+                ),
+            },
+            "/api/v1/publishers/{publisher_id}/keys/{key_id}": {
+                "delete": _op("Revoke an API key", "publishers", params=[*PUB, _path("key_id")]),
+            },
+            "/api/v1/numbers": {
+                "get": _op("List tracking numbers", "numbers"),
+                "post": _op(
+                    "Add a tracking number (admin)",
+                    "numbers",
+                    body="CreateTrackingNumberRequest",
+                    status="201",
+                ),
+            },
+            "/api/v1/calls": {
+                "get": _op(
+                    "The call log of one day, newest first",
+                    "calls",
+                    params=[
+                        _query("day", "UTC day, YYYY-MM-DD (default today)"),
+                        _query("limit", "1..200 (default 50)"),
+                        _query("cursor", "from the previous page"),
+                    ],
+                ),
+            },
+            "/api/v1/calls/{call_sid}": {
+                "get": _op("One call record", "calls", params=[_path("call_sid")]),
+            },
+            "/rtb/v1/me": {
+                "get": _op(
+                    "Who a publisher API key speaks for", "publisher api", security="publisherKey"
+                )
+            },
+        },
+    }

@@ -1,0 +1,61 @@
+"""Typed request bodies of the management API (validated at the edge)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from chalicelib.phone import parse_e164
+
+E164 = Annotated[str, AfterValidator(parse_e164)]
+# Cognito checks deliverability; here we only refuse what is plainly not an address.
+Email = Annotated[
+    str,
+    Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    AfterValidator(str.lower),
+]
+Name = Annotated[str, Field(min_length=1, max_length=120)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LoginRequest(Strict):
+    email: Annotated[str, Field(min_length=3, max_length=254)]
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class RefreshRequest(Strict):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+Password = Annotated[str, Field(min_length=12, max_length=256)]
+
+
+class CreateUserRequest(Strict):
+    email: Email
+    password: Password
+    role: Annotated[str, Field(pattern="^(agent|admin|super_admin)$")]
+
+
+class CreateAccountRequest(Strict):
+    name: Name
+    admin_email: Email
+    admin_password: Password
+
+
+class CreatePublisherRequest(Strict):
+    name: Name
+    contact_email: Email | None = None
+
+
+class CreateApiKeyRequest(Strict):
+    label: Annotated[str, Field(max_length=120)] | None = None
+
+
+class CreateTrackingNumberRequest(Strict):
+    number: E164
+    friendly_name: Annotated[str, Field(max_length=120)] | None = None
+    greeting: Annotated[str, Field(max_length=500)] | None = None

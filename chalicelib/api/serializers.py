@@ -1,0 +1,84 @@
+"""Items to JSON-ready dicts: the API's view of stored data (never secrets or hashes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import MapAttribute
+
+from chalicelib.store.models import (
+    AccountItem,
+    ApiKeyItem,
+    CallItem,
+    PublisherItem,
+    TrackingNumberItem,
+    UserItem,
+)
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    # A raw MapAttribute loads as an attribute container, a fresh one as a dict.
+    return dict(value.as_dict() if isinstance(value, MapAttribute) else value or {})  # type: ignore[no-untyped-call]
+
+
+def account(item: AccountItem) -> dict[str, Any]:
+    return {
+        "id": item.account_id,
+        "name": item.name,
+        "status": item.status,
+        "created_at": item.created_at.isoformat(),
+    }
+
+
+def user(item: UserItem) -> dict[str, Any]:
+    return {
+        "id": item.user_id,
+        "email": item.email,
+        "role": item.role,
+        "created_at": item.created_at.isoformat(),
+    }
+
+
+def publisher(item: PublisherItem) -> dict[str, Any]:
+    return {
+        "id": item.publisher_id,
+        "name": item.name,
+        "contact_email": item.contact_email,
+        "created_at": item.created_at.isoformat(),
+    }
+
+
+def api_key(item: ApiKeyItem) -> dict[str, Any]:
+    return {
+        "id": item.key_id,
+        "publisher_id": item.publisher_id,
+        "label": item.label,
+        "prefix": item.key_prefix,
+        "created_at": item.created_at.isoformat(),
+        "revoked_at": item.revoked_at.isoformat() if item.revoked_at else None,
+    }
+
+
+def tracking_number(item: TrackingNumberItem) -> dict[str, Any]:
+    return {
+        "number": item.e164,
+        "friendly_name": item.friendly_name,
+        "greeting": item.greeting,
+        "created_at": item.created_at.isoformat(),
+    }
+
+
+def call(item: CallItem) -> dict[str, Any]:
+    return {
+        "call_sid": item.call_sid,
+        "direction": item.direction,
+        "from": item.from_number,
+        "to": item.to_number,
+        "status": item.status,
+        "started_at": item.started_at.isoformat(),
+        "ended_at": item.ended_at.isoformat() if item.ended_at else None,
+        "duration_seconds": int(item.duration_seconds)
+        if item.duration_seconds is not None
+        else None,
+        "tags": _plain(item.tags),
+    }

@@ -1,0 +1,1 @@
+"""Authentication and authorization: Cognito JWTs with roles, and publisher API keys."""

@@ -1,0 +1,78 @@
+"""Verification of Cognito-issued ID tokens against the pool's JWKS."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import jwt
+
+from chalicelib.auth.roles import Principal, Role
+from chalicelib.config import Settings, get_settings
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, forged, expired, or from another pool or client."""
+
+
+class AuthUnavailable(Exception):
+    """The key set could not be fetched: the token can be neither accepted nor refused."""
+
+
+class TokenVerifier:
+    """Verifies RS256 ID tokens: signature by the pool's JWKS, issuer, audience, expiry, claims."""
+
+    def __init__(self, jwks_url: str, issuer: str, client_id: str | None) -> None:
+        self.issuer = issuer
+        self.client_id = client_id
+        # Keys are cached per process; an unknown `kid` triggers one refetch.
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=3600, timeout=3)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            signing_key = self._jwks.get_signing_key_from_jwt(token)
+        except jwt.PyJWKClientConnectionError as err:
+            raise AuthUnavailable(str(err)) from err
+        except jwt.PyJWTError as err:
+            raise InvalidToken(f"token not accepted: {err}") from err
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                signing_key.key,
+                algorithms=["RS256"],
+                issuer=self.issuer,
+                audience=self.client_id,
+                options={"require": ["exp", "iat", "iss", "sub", "aud"]},
+                leeway=30,
+            )
+        except jwt.PyJWTError as err:
+            raise InvalidToken(f"token not accepted: {err}") from err
+        if claims.get("token_use") != "id":
+            raise InvalidToken("an ID token is required")
+        account_id = claims.get("custom:account_id")
+        role_name = claims.get("custom:role")
+        if not isinstance(account_id, str) or not account_id or not isinstance(role_name, str):
+            raise InvalidToken("token carries no account or role")
+        try:
+            role = Role.parse(role_name)
+        except ValueError as err:
+            raise InvalidToken(str(err)) from err
+        email = claims.get("email")
+        return Principal(
+            user_id=str(claims["sub"]),
+            account_id=account_id,
+            role=role,
+            email=email if isinstance(email, str) else None,
+        )
+
+
+@lru_cache(maxsize=4)
+def _verifier_for(jwks_url: str, issuer: str, client_id: str | None) -> TokenVerifier:
+    return TokenVerifier(jwks_url, issuer, client_id)
+
+
+def get_verifier(settings: Settings | None = None) -> TokenVerifier:
+    settings = settings or get_settings()
+    return _verifier_for(
+        settings.cognito_jwks_url, settings.cognito_issuer, settings.cognito_client_id
+    )

@@ -1,0 +1,1 @@
+"""Outbound dialing: leads, pacing, retries, calling windows, DNC and click-to-call."""

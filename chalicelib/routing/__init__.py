@@ -1,0 +1,1 @@
+"""Pure routing decisions: eligibility (schedule, geo, caps), strategies, fall-through."""

@@ -1,0 +1,1 @@
+"""Data access: PynamoDB models of one table, key helpers, bootstrap, and small repositories."""

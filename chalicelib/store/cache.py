@@ -1,0 +1,39 @@
+"""A tiny per-process TTL cache for read-mostly configuration on the webhook hot path."""
+
+from __future__ import annotations
+
+import time
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class TTLCache(Generic[K, V]):
+    """Maps keys to values for `ttl_seconds`; bounded so a flood of unknown keys cannot grow it."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._items: dict[K, tuple[float, V]] = {}
+
+    def get(self, key: K) -> tuple[bool, V | None]:
+        entry = self._items.get(key)
+        if entry is None:
+            return False, None
+        stored_at, value = entry
+        if time.monotonic() - stored_at > self.ttl_seconds:
+            self._items.pop(key, None)
+            return False, None
+        return True, value
+
+    def put(self, key: K, value: V) -> None:
+        if len(self._items) >= self.max_entries:
+            self._items.clear()
+        self._items[key] = (time.monotonic(), value)
+
+    def invalidate(self, key: K) -> None:
+        self._items.pop(key, None)
+
+    def clear(self) -> None:
+        self._items.clear()

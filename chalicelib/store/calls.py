@@ -1,0 +1,149 @@
+"""Call records: written once when a call arrives, finished once by the final status callback."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib.clock import utcnow
+from chalicelib.store import keys
+from chalicelib.store.models import CallItem
+
+FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+
+
+@dataclass(frozen=True)
+class NewCall:
+    call_sid: str
+    account_id: str
+    direction: str
+    from_number: str
+    to_number: str
+    status: str
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CallPage:
+    calls: list[CallItem]
+    cursor: str | None
+
+
+def _is_conditional_failure(err: Exception) -> bool:
+    return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def record_new_call(call: NewCall, at: datetime | None = None) -> bool:
+    """Write the call record once; a retried webhook for the same call changes nothing.
+
+    Returns True when this request created the record.
+    """
+    now = at or utcnow()
+    item = CallItem(
+        keys.call_pk(call.call_sid),
+        keys.META,
+        account_id=call.account_id,
+        call_sid=call.call_sid,
+        direction=call.direction,
+        from_number=call.from_number,
+        to_number=call.to_number,
+        status=call.status,
+        started_at=now,
+        updated_at=now,
+        tags=call.tags,
+        gsi1pk=keys.calls_by_day_pk(call.account_id, keys.day_of(now)),
+        gsi1sk=f"{now.isoformat()}#{call.call_sid}",
+    )
+    try:
+        item.save(condition=CallItem.pk.does_not_exist())
+    except PutError as err:
+        if _is_conditional_failure(err):
+            return False
+        raise
+    return True
+
+
+def finish_call(
+    call_sid: str, status: str, duration_seconds: int, at: datetime | None = None
+) -> bool:
+    """Record the final status and duration once (one conditional UpdateItem).
+
+    Returns False when the call is unknown or was already finished (a retried callback).
+    """
+    now = at or utcnow()
+    item = CallItem(keys.call_pk(call_sid), keys.META)
+    try:
+        item.update(
+            actions=[
+                CallItem.status.set(status),
+                CallItem.duration_seconds.set(duration_seconds),
+                CallItem.ended_at.set(now),
+                CallItem.updated_at.set(now),
+            ],
+            condition=CallItem.pk.exists() & CallItem.ended_at.does_not_exist(),
+        )
+    except UpdateError as err:
+        if _is_conditional_failure(err):
+            return False
+        raise
+    return True
+
+
+def note_progress(call_sid: str, status: str, at: datetime | None = None) -> bool:
+    """Record an intermediate status (ringing, in-progress) unless the call already ended."""
+    now = at or utcnow()
+    try:
+        CallItem(keys.call_pk(call_sid), keys.META).update(
+            actions=[CallItem.status.set(status), CallItem.updated_at.set(now)],
+            condition=CallItem.pk.exists() & CallItem.ended_at.does_not_exist(),
+        )
+    except UpdateError as err:
+        if _is_conditional_failure(err):
+            return False
+        raise
+    return True
+
+
+def get_call(account_id: str, call_sid: str) -> CallItem | None:
+    """A call of this account; another tenant's call reads as missing."""
+    try:
+        item = CallItem.get(keys.call_pk(call_sid), keys.META)
+    except DoesNotExist:
+        return None
+    return item if item.account_id == account_id else None
+
+
+def _encode_cursor(key: dict[str, dict[str, str]] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict[str, dict[str, str]] | None:
+    """Parse a listing cursor; raises ValueError when it is not one of ours."""
+    if not cursor:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as err:
+        raise ValueError("cursor is not valid") from err
+    if not isinstance(key, dict) or set(key) != {"pk", "sk", "gsi1pk", "gsi1sk"}:
+        raise ValueError("cursor is not valid")
+    return key
+
+
+def list_calls(account_id: str, day: str, limit: int, cursor: str | None) -> CallPage:
+    """An account's calls of one UTC day, newest first (GSI1 Query)."""
+    start_key = decode_cursor(cursor)
+    partition = keys.calls_by_day_pk(account_id, day)
+    if start_key is not None and start_key["gsi1pk"].get("S") != partition:
+        raise ValueError("cursor is not valid")
+    result = CallItem.by_account_day.query(
+        partition, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
+    )
+    calls = list(result)
+    return CallPage(calls=calls, cursor=_encode_cursor(result.last_evaluated_key))

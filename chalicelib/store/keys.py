@@ -1,0 +1,55 @@
+"""Key helpers: every tenant-owned key starts with the account id."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+META = "META"
+ALL_ACCOUNTS = "ACCOUNTS"
+
+
+def new_id(prefix: str) -> str:
+    """A short, url-safe, unguessable id such as `acc_3fZ9...`."""
+    return f"{prefix}_{secrets.token_urlsafe(12).replace('-', 'x').replace('_', 'y')}"
+
+
+def account_pk(account_id: str) -> str:
+    return f"ACCT#{account_id}"
+
+
+def user_sk(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def publisher_sk(publisher_id: str) -> str:
+    return f"PUB#{publisher_id}"
+
+
+def api_key_sk(publisher_id: str, key_id: str = "") -> str:
+    """`APIKEY#<publisher>#<key>`; with no key id, the prefix of all the publisher's keys."""
+    return f"APIKEY#{publisher_id}#{key_id}"
+
+
+def api_key_hash_pk(key_hash: str) -> str:
+    return f"KEYHASH#{key_hash}"
+
+
+def number_pk(e164: str) -> str:
+    return f"NUM#{e164}"
+
+
+def tracking_number_sk(e164: str) -> str:
+    return f"NUM#{e164}"
+
+
+def call_pk(call_sid: str) -> str:
+    return f"CALL#{call_sid}"
+
+
+def calls_by_day_pk(account_id: str, day: str) -> str:
+    return f"{account_pk(account_id)}#DAY#{day}"
+
+
+def day_of(moment: datetime) -> str:
+    return moment.strftime("%Y%m%d")

@@ -1,0 +1,1 @@
+"""CPaaS voice webhooks: signature check, parameter parsing, call handling and TwiML."""

@@ -1,0 +1,64 @@
+"""Typed views of the CPaaS's form-encoded webhook parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from chalicelib.phone import parse_caller, parse_e164
+
+CallSid = Annotated[str, Field(pattern=r"^CA[0-9a-f]{32}$")]
+Caller = Annotated[str, AfterValidator(parse_caller)]
+Dialled = Annotated[str, AfterValidator(parse_e164)]
+
+
+class BadWebhook(Exception):
+    """The webhook's body cannot be read as the CPaaS would send it."""
+
+
+def parse_form(raw: bytes, max_bytes: int) -> dict[str, str]:
+    if len(raw) > max_bytes:
+        raise BadWebhook(f"body is {len(raw)} bytes, over {max_bytes}")
+    try:
+        text = raw.decode("utf-8")
+        pairs = parse_qsl(
+            text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=200
+        )
+    except (UnicodeDecodeError, ValueError) as err:
+        raise BadWebhook(f"body is not form-encoded: {err}") from err
+    return dict(pairs)
+
+
+class VoiceParams(BaseModel):
+    """Parameters every voice webhook carries."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    call_sid: CallSid = Field(alias="CallSid")
+    account_sid: str = Field(alias="AccountSid", default="")
+    from_: Caller = Field(alias="From")
+    to: Dialled = Field(alias="To")
+    call_status: str = Field(alias="CallStatus", default="ringing")
+    direction: str = Field(alias="Direction", default="inbound")
+    from_city: str = Field(alias="FromCity", default="")
+    from_state: str = Field(alias="FromState", default="")
+    from_zip: str = Field(alias="FromZip", default="")
+    from_country: str = Field(alias="FromCountry", default="")
+
+
+class StatusParams(BaseModel):
+    """The final (or progress) status callback of a call."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    call_sid: CallSid = Field(alias="CallSid")
+    call_status: Annotated[
+        str,
+        Field(
+            alias="CallStatus",
+            pattern=r"^(queued|initiated|ringing|in-progress|completed|busy|no-answer|failed|canceled)$",
+        ),
+    ]
+    call_duration: Annotated[int, Field(alias="CallDuration", ge=0, le=86_400)] = 0

@@ -1,0 +1,48 @@
+"""`X-Twilio-Signature` verification against the public URL the CPaaS called."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_lambda_powertools.utilities import parameters
+from chalice.app import Request
+from twilio.request_validator import RequestValidator
+
+from chalicelib.config import Settings, get_settings
+
+
+class SignatureUnverifiable(Exception):
+    """No auth token is configured: nothing can be verified, so nothing is accepted."""
+
+
+def auth_token(settings: Settings | None = None) -> str:
+    """The CPaaS auth token: from the environment, else from SSM (cached five minutes)."""
+    settings = settings or get_settings()
+    if settings.twilio_auth_token:
+        return settings.twilio_auth_token
+    if settings.twilio_auth_token_param:
+        value = parameters.get_parameter(
+            settings.twilio_auth_token_param, decrypt=True, max_age=300
+        )
+        if isinstance(value, str) and value:
+            return value
+    raise SignatureUnverifiable("no TWILIO_AUTH_TOKEN or TWILIO_AUTH_TOKEN_PARAM configured")
+
+
+def public_url(request: Request, settings: Settings | None = None) -> str:
+    """The URL the CPaaS was given: PUBLIC_BASE_URL + the route path with its parameters.
+
+    Built from the route template rather than the raw path so that an API Gateway
+    stage prefix (`/api`) or a custom-domain base path never enters the signed URL twice.
+    """
+    settings = settings or get_settings()
+    path = (request.context or {}).get("resourcePath") or "/"
+    for name, value in (request.uri_params or {}).items():
+        path = path.replace("{" + name + "}", value)
+    return settings.public_base_url + path
+
+
+def is_signed(url: str, params: Mapping[str, str], signature: str | None, token: str) -> bool:
+    if not signature:
+        return False
+    return bool(RequestValidator(token).validate(url, dict(params), signature))

@@ -1,0 +1,86 @@
+"""The one decorator every `/voice/...` route goes through: signature, parsing, fallback TwiML."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
+from chalice.app import Blueprint, Response
+from pydantic import ValidationError
+from twilio.twiml.voice_response import VoiceResponse
+
+from chalicelib.config import get_settings
+from chalicelib.observability import bind_call, logger, metrics
+from chalicelib.voice import signature, twiml
+from chalicelib.voice.params import BadWebhook, parse_form
+
+FORM = "application/x-www-form-urlencoded"
+VoiceHandler = Callable[..., VoiceResponse]
+
+
+def _twiml(document: VoiceResponse) -> Response:
+    return Response(body=str(document), status_code=200, headers={"Content-Type": "text/xml"})
+
+
+def _raw_bytes(body: str | bytes | None) -> bytes:
+    if body is None:
+        return b""
+    return body.encode() if isinstance(body, str) else body
+
+
+def _forbidden() -> Response:
+    return Response(
+        body="signature required", status_code=403, headers={"Content-Type": "text/plain"}
+    )
+
+
+def voice_route(bp: Blueprint, path: str) -> Callable[[VoiceHandler], VoiceHandler]:
+    """Register a CPaaS webhook on `bp`.
+
+    The handler gets the parsed form (a dict of strings) and the route's path
+    parameters, and returns TwiML. Before it runs, the body is size-checked and
+    parsed and `X-Twilio-Signature` is verified (403 and no side effect when it is
+    wrong). Whatever the handler raises, the CPaaS gets valid fallback TwiML with
+    status 200, so a caller never hears an application error.
+    """
+
+    def decorate(handler: VoiceHandler) -> VoiceHandler:
+        @bp.route(path, methods=["POST"], content_types=[FORM])
+        @functools.wraps(handler)
+        def view(**uri: str) -> Response:
+            request = bp.current_request
+            settings = get_settings()
+            try:
+                form = parse_form(_raw_bytes(request.raw_body), settings.max_webhook_body_bytes)
+            except BadWebhook as err:
+                logger.warning("unreadable webhook body", extra={"reason": str(err)})
+                metrics.add_metric(name="VoiceBadRequest", unit=MetricUnit.Count, value=1)
+                return _twiml(twiml.fallback())
+            bind_call(call_sid=form.get("CallSid"))
+            try:
+                token = signature.auth_token(settings)
+            except (signature.SignatureUnverifiable, BotoCoreError, ClientError) as err:
+                # Without the token nothing is trusted or written, but the caller still
+                # hears a polite message rather than the CPaaS's application error.
+                logger.error("auth token unavailable", extra={"reason": str(err)})
+                return _twiml(twiml.fallback())
+            url = signature.public_url(request, settings)
+            if not signature.is_signed(url, form, request.headers.get("x-twilio-signature"), token):
+                logger.warning("webhook signature rejected", extra={"url": url})
+                metrics.add_metric(name="VoiceSignatureRejected", unit=MetricUnit.Count, value=1)
+                return _forbidden()
+            try:
+                return _twiml(handler(form, **uri))
+            except (BadWebhook, ValidationError) as err:
+                logger.warning("invalid webhook parameters", extra={"reason": str(err)})
+                metrics.add_metric(name="VoiceBadRequest", unit=MetricUnit.Count, value=1)
+            except Exception:  # noqa: BLE001 - the caller must never hear an application error
+                logger.exception("voice handler failed; answering fallback TwiML")
+                metrics.add_metric(name="VoiceHandlerError", unit=MetricUnit.Count, value=1)
+            return _twiml(twiml.fallback())
+
+        return handler
+
+    return decorate

@@ -1,0 +1,367 @@
+"""The local stack: moto server as the AWS endpoint, tables, Cognito, demo data, `chalice local`.
+
+`python -m tools.devstack` (what `make run` starts). Nothing in chalicelib/ knows it runs
+locally: the app gets endpoints and names through environment variables only, exactly as
+in AWS. Moto's state is snapshotted to `<state-dir>/moto-state.pickle` every few seconds
+and on exit, and restored on start, so local data survives a restart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import pickle
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+SNAPSHOT_SERVICES = ("dynamodb", "cognito-idp")
+POOL_NAME = "ppc-local-users"
+CLIENT_NAME = "ppc-dashboard"
+AUTH_TOKEN_PARAM = "/ppc/local/twilio/auth-token"
+DEMO_ACCOUNT_ID = "acc_demo"
+PLATFORM_ACCOUNT_ID = "acc_platform"
+DEMO_NUMBER = "+18005550100"
+
+
+@dataclass
+class LocalSecrets:
+    """Generated once per state folder and reused, so a restart prints the same logins."""
+
+    admin_email: str
+    admin_password: str
+    super_admin_email: str
+    super_admin_password: str
+    twilio_auth_token: str
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> LocalSecrets:
+        if path.exists():
+            return cls(**json.loads(path.read_text()))
+        made = cls(
+            admin_email="admin@demo.example.com",
+            admin_password=_password(),
+            super_admin_email="root@platform.example.com",
+            super_admin_password=_password(),
+            twilio_auth_token=os.environ.get("TWILIO_AUTH_TOKEN") or secrets.token_hex(16),
+        )
+        path.write_text(json.dumps(asdict(made), indent=2))
+        path.chmod(0o600)
+        return made
+
+
+def _password() -> str:
+    return secrets.token_urlsafe(12) + "aA1!"
+
+
+# --- moto state snapshot -----------------------------------------------------------------
+
+
+class _SnapshotPickler(pickle.Pickler):
+    """Pickles moto's backends; Cognito's signing key is carried as PEM."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        from joserfc.jwk import RSAKey
+
+        if isinstance(obj, RSAKey):
+            return RSAKey.import_key, (obj.as_pem(private=True),)
+        return NotImplemented
+
+
+def save_snapshot(path: Path) -> bool:
+    import moto
+    from moto.backends import get_backend
+
+    state = {name: dict(get_backend(name)) for name in SNAPSHOT_SERVICES}  # type: ignore[call-overload]
+    buffer = io.BytesIO()
+    try:
+        _SnapshotPickler(buffer).dump({"moto": moto.__version__, "backends": state})
+    except RuntimeError:
+        # A request mutated the state while it was being copied; the next tick retries.
+        return False
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(buffer.getvalue())
+    os.replace(tmp, path)
+    return True
+
+
+def restore_snapshot(path: Path) -> bool:
+    import moto
+    from moto.backends import get_backend
+
+    if not path.exists():
+        return False
+    try:
+        # The snapshot is a file this tool wrote into the git-ignored state folder.
+        blob = pickle.loads(path.read_bytes())  # noqa: S301
+        if blob.get("moto") != moto.__version__:
+            raise ValueError(f"snapshot from moto {blob.get('moto')}, running {moto.__version__}")
+        for name, accounts in blob["backends"].items():
+            live = get_backend(name)  # type: ignore[call-overload]
+            for account_id, regions in accounts.items():
+                live[account_id] = regions
+    except Exception as err:  # noqa: BLE001 - a bad snapshot must not stop the stack
+        aside = path.with_suffix(".unreadable")
+        os.replace(path, aside)
+        print(f"devstack: could not restore {path.name} ({err}); kept it as {aside.name}")
+        return False
+    return True
+
+
+# --- bootstrap -----------------------------------------------------------------------------
+
+
+def ensure_user_pool(endpoint: str, region: str) -> tuple[str, str]:
+    """The local pool and dashboard client, created once (same shape as infra/'s Cognito)."""
+    idp = boto3.client("cognito-idp", endpoint_url=endpoint, region_name=region)
+    pools = idp.list_user_pools(MaxResults=60)["UserPools"]
+    pool_id = next((p["Id"] for p in pools if p["Name"] == POOL_NAME), None)
+    if pool_id is None:
+        pool_id = idp.create_user_pool(
+            PoolName=POOL_NAME,
+            UsernameAttributes=["email"],
+            Schema=[
+                {"Name": "account_id", "AttributeDataType": "String", "Mutable": True},
+                {"Name": "role", "AttributeDataType": "String", "Mutable": True},
+            ],
+        )["UserPool"]["Id"]
+    clients = idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+    client_id = next((c["ClientId"] for c in clients if c["ClientName"] == CLIENT_NAME), None)
+    if client_id is None:
+        client_id = idp.create_user_pool_client(
+            UserPoolId=pool_id,
+            ClientName=CLIENT_NAME,
+            GenerateSecret=False,
+            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+            # Users may not rewrite their own account or role claims.
+            WriteAttributes=["email"],
+        )["UserPoolClient"]["ClientId"]
+    return str(pool_id), str(client_id)
+
+
+def app_environment(
+    endpoint: str, region: str, pool_id: str, client_id: str, public_base_url: str
+) -> dict[str, str]:
+    """What `chalice local` (and in-process tests) need: the same variables as in AWS."""
+    return {
+        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "AWS_ENDPOINT_URL": endpoint,
+        "APP_TABLE_NAME": os.environ.get("APP_TABLE_NAME", "ppc-local-app"),
+        "IDEMPOTENCY_TABLE_NAME": os.environ.get("IDEMPOTENCY_TABLE_NAME", "ppc-local-idempotency"),
+        "COGNITO_USER_POOL_ID": pool_id,
+        "COGNITO_CLIENT_ID": client_id,
+        "PUBLIC_BASE_URL": public_base_url,
+        "TWILIO_AUTH_TOKEN_PARAM": AUTH_TOKEN_PARAM,
+        "POWERTOOLS_SERVICE_NAME": "ppc-platform",
+        "POWERTOOLS_METRICS_NAMESPACE": "PayPerCallLocal",
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
+    }
+
+
+def seed(env: dict[str, str], local: LocalSecrets) -> None:
+    """Demo data, written once: a platform super admin, a demo account, its admin and number."""
+    os.environ.update(env)
+    from chalicelib.auth import cognito
+    from chalicelib.auth.roles import Role
+    from chalicelib.config import get_settings
+    from chalicelib.store import numbers, tables, tenants
+
+    get_settings.cache_clear()
+    settings = get_settings()
+    tables.configure(settings)
+    created = tables.ensure_tables(settings)
+    if created:
+        print(f"devstack: created tables {', '.join(created)}")
+    ssm = boto3.client("ssm", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=settings.region)
+    ssm.put_parameter(
+        Name=AUTH_TOKEN_PARAM, Value=local.twilio_auth_token, Type="SecureString", Overwrite=True
+    )
+    for account_id, name, email, password, role in (
+        (PLATFORM_ACCOUNT_ID, "Platform", local.super_admin_email, local.super_admin_password,
+         Role.SUPER_ADMIN),
+        (DEMO_ACCOUNT_ID, "Demo Networks", local.admin_email, local.admin_password, Role.ADMIN),
+    ):
+        if tenants.get_account(account_id) is not None:
+            continue
+        tenants.create_account(name, account_id)
+        try:
+            user_id = cognito.create_user(email, password, account_id, role)
+        except cognito.UserExists:
+            continue
+        tenants.put_user(account_id, user_id, email, role.wire)
+        print(f"devstack: seeded account {account_id} with {role.wire} {email}")
+    if numbers.route_for_number(DEMO_NUMBER) is None:
+        numbers.add_tracking_number(
+            DEMO_ACCOUNT_ID,
+            DEMO_NUMBER,
+            "Demo toll-free",
+            "Thank you for calling Demo Networks. This call is recorded for quality. Goodbye.",
+        )
+
+
+# --- process management --------------------------------------------------------------------
+
+
+def wait_http(url: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as reply:  # noqa: S310 - loopback only
+                if reply.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def start_chalice(host: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    chalice = Path(sys.executable).parent / "chalice"
+    return subprocess.Popen(
+        [str(chalice), "local", "--host", host, "--port", str(port), "--stage", "dev",
+         "--no-autoreload"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--api-port", type=int, default=int(os.environ.get("API_PORT", "8000")))
+    parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", "5100")))
+    parser.add_argument("--state-dir", type=Path, default=ROOT / ".local")
+    parser.add_argument("--snapshot-every", type=float, default=5.0)
+    args = parser.parse_args(argv)
+
+    wanted = [args.api_port] + ([] if os.environ.get("AWS_ENDPOINT_URL") else [args.moto_port])
+    busy = [port for port in wanted if not port_free(args.host, port)]
+    if busy:
+        print(f"devstack: port(s) {busy} on {args.host} are in use; stop what holds them or "
+              "choose others with --api-port/--moto-port (or API_PORT/MOTO_PORT)", file=sys.stderr)
+        return 1
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    local = LocalSecrets.load_or_create(args.state_dir / "credentials.json")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ["AWS_DEFAULT_REGION"] = region
+
+    snapshot = args.state_dir / "moto-state.pickle"
+    moto_server = None
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        print(f"devstack: using the AWS endpoint from AWS_ENDPOINT_URL: {endpoint}")
+    else:
+        from moto.server import ThreadedMotoServer
+
+        if restore_snapshot(snapshot):
+            print(f"devstack: restored local data from {snapshot}")
+        moto_server = ThreadedMotoServer(ip_address=args.host, port=args.moto_port, verbose=False)
+        moto_server.start()
+        endpoint = f"http://{args.host}:{args.moto_port}"
+
+    pool_id, client_id = ensure_user_pool(endpoint, region)
+    public = os.environ.get("PUBLIC_BASE_URL") or f"http://{args.host}:{args.api_port}"
+    env = app_environment(endpoint, region, pool_id, client_id, public)
+    seed(env, local)
+
+    api = start_chalice(args.host, args.api_port, env)
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    api_url = f"http://{args.host}:{args.api_port}"
+    try:
+        wait_http(f"{api_url}/health", 60)
+        _announce(api_url, endpoint, env, local)
+        last_save = time.monotonic()
+        while not stopping.is_set() and api.poll() is None:
+            stopping.wait(0.5)
+            if moto_server and time.monotonic() - last_save >= args.snapshot_every:
+                save_snapshot(snapshot)
+                last_save = time.monotonic()
+    finally:
+        if api.poll() is None:
+            api.terminate()
+            try:
+                api.wait(10)
+            except subprocess.TimeoutExpired:
+                api.kill()
+        if moto_server is not None:
+            for _ in range(5):
+                if save_snapshot(snapshot):
+                    break
+                time.sleep(0.2)
+            moto_server.stop()
+        print("devstack: stopped")
+    return 0 if stopping.is_set() else (api.returncode or 1)
+
+
+def _announce(api_url: str, endpoint: str, env: dict[str, str], local: LocalSecrets) -> None:
+    print(
+        f"""
+Local stack is up.
+  API:            {api_url}   (OpenAPI: {api_url}/openapi.json)
+  AWS endpoint:   {endpoint}   (DynamoDB, Cognito, SSM)
+  Demo admin:     {local.admin_email} / {local.admin_password}
+  Super admin:    {local.super_admin_email} / {local.super_admin_password}
+  CPaaS token:    {local.twilio_auth_token}
+
+Log in:
+  curl -s -X POST {api_url}/api/v1/auth/login -H 'Content-Type: application/json' \\
+    -d '{{"email": "{local.admin_email}", "password": "{local.admin_password}"}}'
+
+Place a simulated call to the demo tracking number:
+  .venv/bin/python -m tools.callsim --url {api_url} --auth-token {local.twilio_auth_token} \\
+    --from +14155550123 --to {DEMO_NUMBER}
+""",
+        flush=True,
+    )
+    ready = {
+        "api_url": api_url,
+        "aws_endpoint": endpoint,
+        "env": env,
+        "admin_email": local.admin_email,
+        "admin_password": local.admin_password,
+        "super_admin_email": local.super_admin_email,
+        "super_admin_password": local.super_admin_password,
+        "twilio_auth_token": local.twilio_auth_token,
+        "demo_number": DEMO_NUMBER,
+        "demo_account_id": DEMO_ACCOUNT_ID,
+    }
+    print("DEVSTACK_READY " + json.dumps(ready), flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
