@@ -31,6 +31,7 @@ def bind_call(call_sid: str | None = None, account_id: str | None = None, **keys
 def http_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
     """Per-request observability: fresh log keys, a trace segment, latency and status metrics."""
     logger.clear_state()
+    metrics.clear_metrics()
     route = event.context.get("resourcePath", "?") if event.context else "?"
     logger.append_keys(
         route=route,

@@ -111,7 +111,7 @@ def restore_snapshot(path: Path) -> bool:
         if blob.get("moto") != moto.__version__:
             raise ValueError(f"snapshot from moto {blob.get('moto')}, running {moto.__version__}")
         for name, accounts in blob["backends"].items():
-            live = get_backend(name)  # type: ignore[call-overload]
+            live = get_backend(name)
             for account_id, regions in accounts.items():
                 live[account_id] = regions
     except Exception as err:  # noqa: BLE001 - a bad snapshot must not stop the stack
@@ -194,8 +194,13 @@ def seed(env: dict[str, str], local: LocalSecrets) -> None:
         Name=AUTH_TOKEN_PARAM, Value=local.twilio_auth_token, Type="SecureString", Overwrite=True
     )
     for account_id, name, email, password, role in (
-        (PLATFORM_ACCOUNT_ID, "Platform", local.super_admin_email, local.super_admin_password,
-         Role.SUPER_ADMIN),
+        (
+            PLATFORM_ACCOUNT_ID,
+            "Platform",
+            local.super_admin_email,
+            local.super_admin_password,
+            Role.SUPER_ADMIN,
+        ),
         (DEMO_ACCOUNT_ID, "Demo Networks", local.admin_email, local.admin_password, Role.ADMIN),
     ):
         if tenants.get_account(account_id) is not None:
@@ -244,8 +249,17 @@ def port_free(host: str, port: int) -> bool:
 def start_chalice(host: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     chalice = Path(sys.executable).parent / "chalice"
     return subprocess.Popen(
-        [str(chalice), "local", "--host", host, "--port", str(port), "--stage", "dev",
-         "--no-autoreload"],
+        [
+            str(chalice),
+            "local",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--stage",
+            "dev",
+            "--no-autoreload",
+        ],
         cwd=ROOT,
         env={**os.environ, **env},
     )
@@ -263,8 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     wanted = [args.api_port] + ([] if os.environ.get("AWS_ENDPOINT_URL") else [args.moto_port])
     busy = [port for port in wanted if not port_free(args.host, port)]
     if busy:
-        print(f"devstack: port(s) {busy} on {args.host} are in use; stop what holds them or "
-              "choose others with --api-port/--moto-port (or API_PORT/MOTO_PORT)", file=sys.stderr)
+        print(
+            f"devstack: port(s) {busy} on {args.host} are in use; stop what holds them or "
+            "choose others with --api-port/--moto-port (or API_PORT/MOTO_PORT)",
+            file=sys.stderr,
+        )
         return 1
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     args.state_dir.mkdir(parents=True, exist_ok=True)

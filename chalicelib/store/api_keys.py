@@ -11,8 +11,8 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.clock import utcnow
 from chalicelib.store import keys
-from chalicelib.store.connection import transaction_connection
 from chalicelib.store.models import ApiKeyItem, ApiKeyLookupItem
+from chalicelib.store.tables import connection
 
 KEY_PREFIX = "ppk"
 
@@ -63,7 +63,7 @@ def issue_key(account_id: str, publisher_id: str, label: str | None) -> IssuedKe
         publisher_id=publisher_id,
         revoked=False,
     )
-    with TransactWrite(connection=transaction_connection()) as tx:
+    with TransactWrite(connection=connection()) as tx:
         tx.save(item, condition=ApiKeyItem.pk.does_not_exist())
         tx.save(lookup, condition=ApiKeyLookupItem.pk.does_not_exist())
     return IssuedKey(plaintext=plaintext, item=item)
@@ -101,7 +101,7 @@ def revoke_key(account_id: str, publisher_id: str, key_id: str) -> ApiKeyItem | 
     now = utcnow()
     lookup = ApiKeyLookupItem(keys.api_key_hash_pk(item.key_hash), keys.META)
     try:
-        with TransactWrite(connection=transaction_connection()) as tx:
+        with TransactWrite(connection=connection()) as tx:
             tx.update(
                 item,
                 actions=[ApiKeyItem.revoked_at.set(now)],

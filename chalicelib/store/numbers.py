@@ -11,8 +11,8 @@ from chalicelib.clock import utcnow
 from chalicelib.config import get_settings
 from chalicelib.store import keys
 from chalicelib.store.cache import TTLCache
-from chalicelib.store.connection import transaction_connection
 from chalicelib.store.models import NumberLookupItem, TrackingNumberItem
+from chalicelib.store.tables import connection
 
 
 class NumberTaken(Exception):
@@ -49,7 +49,7 @@ def add_tracking_number(
         keys.number_pk(e164), keys.META, account_id=account_id, e164=e164, greeting=greeting
     )
     try:
-        with TransactWrite(connection=transaction_connection()) as tx:
+        with TransactWrite(connection=connection()) as tx:
             tx.save(item, condition=TrackingNumberItem.pk.does_not_exist())
             tx.save(lookup, condition=NumberLookupItem.pk.does_not_exist())
     except TransactWriteError as err:

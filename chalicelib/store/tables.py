@@ -6,6 +6,7 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+from pynamodb.connection import Connection
 
 from chalicelib.config import Settings
 from chalicelib.store.models import ALL_MODELS, AppItem
@@ -43,21 +44,38 @@ IDEMPOTENCY_TABLE_KEYS: dict[str, Any] = {
 }
 
 
+_shared: Connection | None = None
+
+
 def configure(settings: Settings) -> None:
-    """Point every model at the configured table, region and endpoint. No I/O."""
+    """Point every model at the configured table, region and endpoint. No I/O.
+
+    All models share one PynamoDB `Connection`, so a cold start builds one botocore
+    client and one HTTP connection pool rather than one per model class.
+    """
+    global _shared
     meta = AppItem.Meta
-    if (meta.table_name, meta.region, meta.host) == (
-        settings.app_table,
-        settings.region,
-        settings.dynamodb_endpoint,
-    ):
+    wanted = (settings.app_table, settings.region, settings.dynamodb_endpoint)
+    if _shared is not None and (meta.table_name, meta.region, meta.host) == wanted:
         return
-    meta.table_name = settings.app_table
-    meta.region = settings.region
-    meta.host = settings.dynamodb_endpoint
-    for model in ALL_MODELS:
-        # Drop any connection made with the previous settings.
+    meta.table_name, meta.region, meta.host = wanted
+    _shared = None
+    # A model with the GSI goes first, so the shared table description includes it
+    # (every model has the same keys; only some declare the index).
+    for model in sorted(ALL_MODELS, key=lambda m: not m._get_schema()["global_secondary_indexes"]):
         model._connection = None
+        table = model._get_connection()
+        if _shared is None:
+            _shared = table.connection
+        else:
+            table.connection = _shared
+
+
+def connection() -> Connection:
+    """The DynamoDB connection every model uses (also for transactions)."""
+    if _shared is None:
+        raise RuntimeError("store.tables.configure() has not been called")
+    return _shared
 
 
 def _create_table(client: Any, name: str, layout: dict[str, Any], ttl_attribute: str) -> bool:

@@ -74,6 +74,9 @@ class CallerScript:
     hangup_after: float | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.inputs, str):
+            # A bare string would be read as one input per character.
+            raise ScriptError("inputs must be a list, e.g. ['1', Speech('yes')]")
         for item in self.inputs:
             if isinstance(item, str):
                 _check_keys(item, "gather input")

@@ -30,7 +30,7 @@ class Event:
                 return f"{d['length']}s"
             case "gather":
                 return _gather_summary(d)
-            case "request":
+            case "request" | "status" | "callback":
                 status = d.get("status_code")
                 code = "timeout/unreachable" if status is None else str(status)
                 return f"{d['purpose']}: {d['method']} {d['url']} -> {code}"

@@ -34,7 +34,19 @@ SUPPORTED_NOUNS = frozenset({"Number", "Sip", "Client", "Queue"})
 UNSUPPORTED_NOUNS = frozenset({"Conference", "Sim", "Application", "WhatsApp"})
 MAX_DIAL_NOUNS = 10
 _SSML = frozenset(
-    {"break", "emphasis", "lang", "p", "phoneme", "prosody", "s", "say-as", "sub", "w", "amazon:effect"}
+    {
+        "break",
+        "emphasis",
+        "lang",
+        "p",
+        "phoneme",
+        "prosody",
+        "s",
+        "say-as",
+        "sub",
+        "w",
+        "amazon:effect",
+    }
 )
 _GATHER_CHILDREN = frozenset({"Say", "Play", "Pause"})
 _CLIENT_CHILDREN = frozenset({"Identity", "Parameter"})
@@ -84,8 +96,11 @@ class Document:
 
 def parse_document(body: str, url: str) -> Document:
     """Parse and validate a TwiML body; raise TwimlError naming the offending element."""
+    if "<!DOCTYPE" in body or "<!ENTITY" in body:
+        # No DTDs in TwiML; refusing them also keeps entity-expansion bombs out of expat.
+        raise TwimlError(f"DOCTYPE/ENTITY declarations are not allowed in TwiML (from {url})")
     try:
-        root = ET.fromstring(body.strip())
+        root = ET.fromstring(body.strip())  # noqa: S314 - DTDs are refused above
     except ET.ParseError as exc:
         raise TwimlError(f"malformed XML from {url}: {exc}") from None
     if root.tag != "Response":
@@ -98,11 +113,9 @@ def parse_document(body: str, url: str) -> Document:
 
 def _node(elem: ET.Element, path: str) -> Node:
     tag = str(elem.tag)
-    children = tuple(
-        _node(child, f"{path}/{tag}[{i}]") for i, child in enumerate(elem, start=1)
-    )
+    children = tuple(_node(child, f"{path}/{tag}[{i}]") for i, child in enumerate(elem, start=1))
     # itertext() keeps SSML-wrapped words (<Say>Hi <emphasis>there</emphasis></Say>).
-    text = " ".join("".join(elem.itertext()).split())
+    text = " ".join(" ".join(elem.itertext()).split())
     own = " ".join(" ".join([elem.text or "", *(child.tail or "" for child in elem)]).split())
     return Node(
         tag=tag, attrs=dict(elem.attrib), text=text, own_text=own, children=children, path=path
@@ -143,13 +156,17 @@ def _validate_say(say: Node) -> None:
 def _only_children(node: Node, allowed: frozenset[str]) -> None:
     for child in node.children:
         if child.tag not in allowed:
-            raise TwimlError(f"<{child.tag}> is not allowed inside {node.where()} (at {child.path})")
+            raise TwimlError(
+                f"<{child.tag}> is not allowed inside {node.where()} (at {child.path})"
+            )
 
 
 def _validate_dial(dial: Node) -> None:
     for noun in dial.children:
         if noun.tag in UNSUPPORTED_NOUNS:
-            raise TwimlError(f"unsupported noun <{noun.tag}> in <Dial> at {noun.path} (not simulated)")
+            raise TwimlError(
+                f"unsupported noun <{noun.tag}> in <Dial> at {noun.path} (not simulated)"
+            )
         if noun.tag not in SUPPORTED_NOUNS:
             raise TwimlError(f"unknown noun <{noun.tag}> in <Dial> at {noun.path}")
         if noun.tag == "Client":
@@ -168,7 +185,8 @@ def _validate_dial(dial: Node) -> None:
         raise TwimlError(f"<Dial> has nothing to dial at {dial.path}")
     if len(dial.children) > MAX_DIAL_NOUNS:
         raise TwimlError(
-            f"<Dial> at {dial.path} has {len(dial.children)} nouns; at most {MAX_DIAL_NOUNS} allowed"
+            f"<Dial> at {dial.path} has {len(dial.children)} nouns; "
+            f"at most {MAX_DIAL_NOUNS} allowed"
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from urllib.parse import urlencode, urljoin
+from urllib.parse import quote, urlencode, urljoin
 
 import httpx
 from twilio.request_validator import (  # type: ignore[import-untyped, unused-ignore]
@@ -16,6 +16,7 @@ from tools.callsim.transcript import RequestRecord
 USER_AGENT = "TwilioProxy/1.1"
 # Twilio's documented webhook limits: 5 s to connect, 15 s for the whole response.
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+_URL_SAFE = "%/:=&?~#+!$,;'@()*[]"  # reserved characters and existing escapes stay as written
 _BODY_LIMIT = 64_000  # keep transcripts readable even if an app answers with a huge page
 
 
@@ -45,8 +46,12 @@ class Webhooks:
         return urljoin(self.public_base_url + "/", path.lstrip("/"))
 
     def resolve(self, reference: str, document_url: str) -> str:
-        """Resolve a TwiML URL against the current document's URL, as Twilio does."""
-        return urljoin(document_url, reference.strip())
+        """Resolve a TwiML URL against the current document's URL, as Twilio does.
+
+        Characters not allowed in URLs (spaces...) are percent-encoded so that the URL that
+        is signed is exactly the one on the request line the app sees.
+        """
+        return quote(urljoin(document_url, reference.strip()), safe=_URL_SAFE)
 
     def send_url(self, public_url: str) -> str:
         """Where a public URL is actually reached (public_base_url mapped onto base_url)."""
@@ -56,6 +61,10 @@ class Webhooks:
             ):
                 return self.base_url + public_url[len(prefix) :]
         return public_url
+
+    def is_external(self, public_url: str) -> bool:
+        """True for URLs that are neither under public_base_url nor base_url."""
+        return self.send_url(public_url) == public_url and not public_url.startswith(self.base_url)
 
     def signature(self, url: str, params: Mapping[str, str]) -> str:
         return str(self._validator.compute_signature(url, dict(params)))

@@ -1,0 +1,94 @@
+"""Fixtures for driving the app in process with `chalice.test.Client`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from tests.conftest import Platform
+from tests.support import bearer
+
+
+@pytest.fixture(scope="session")
+def client(platform: Platform) -> Iterator[Client]:
+    with Client(platform.app) as test_client:
+        yield test_client
+
+
+def api(
+    client: Client,
+    method: str,
+    path: str,
+    token: str | None = None,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """A JSON API call; returns the chalice test response (`.status_code`, `.json_body`)."""
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    if token:
+        all_headers.update(bearer(token))
+    payload = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
+    return getattr(client.http, method.lower())(path, headers=all_headers, body=payload)
+
+
+def login(client: Client, email: str, password: str) -> str:
+    reply = api(client, "POST", "/api/v1/auth/login", body={"email": email, "password": password})
+    assert reply.status_code == 200, reply.body
+    return str(reply.json_body["id_token"])
+
+
+@dataclass
+class Tenant:
+    account_id: str
+    admin_token: str
+
+
+@pytest.fixture(scope="session")
+def admin_token(client: Client, platform: Platform) -> str:
+    return login(client, platform.secrets.admin_email, platform.secrets.admin_password)
+
+
+@pytest.fixture(scope="session")
+def super_token(client: Client, platform: Platform) -> str:
+    return login(client, platform.secrets.super_admin_email, platform.secrets.super_admin_password)
+
+
+@pytest.fixture(scope="session")
+def other_tenant(client: Client, super_token: str) -> Tenant:
+    """A second account, created the way a super admin would, with its own admin."""
+    reply = api(
+        client,
+        "POST",
+        "/api/v1/accounts",
+        super_token,
+        {
+            "name": "Other Calls Inc",
+            "admin_email": "boss@other.example.com",
+            "admin_password": "Other-admin-pass-1",
+        },
+    )
+    assert reply.status_code == 201, reply.body
+    token = login(client, "boss@other.example.com", "Other-admin-pass-1")
+    return Tenant(reply.json_body["account"]["id"], token)
+
+
+@pytest.fixture(scope="session")
+def agent_token(client: Client, admin_token: str) -> str:
+    reply = api(
+        client,
+        "POST",
+        "/api/v1/users",
+        admin_token,
+        {
+            "email": "agent@demo.example.com",
+            "password": "Agent-pass-12345",
+            "role": "agent",
+        },
+    )
+    assert reply.status_code == 201, reply.body
+    return login(client, "agent@demo.example.com", "Agent-pass-12345")

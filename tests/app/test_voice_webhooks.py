@@ -1,0 +1,292 @@
+"""The CPaaS webhooks: signed, parsed, recorded once, and never answered with an error."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.store import calls as call_store
+from chalicelib.store import keys
+from chalicelib.store.models import CallItem
+from tests.conftest import PUBLIC_BASE_URL, Platform
+from tests.support import FORM, call_params, signed_form
+
+DEMO_NUMBER = "+18005550100"
+
+
+def new_sid() -> str:
+    return "CA" + secrets.token_hex(16)
+
+
+def post_signed(client: Client, platform: Platform, path: str, params: dict[str, str]) -> Any:
+    headers, body = signed_form(platform.auth_token, PUBLIC_BASE_URL + path, params)
+    return client.http.post(path, headers=headers, body=body)
+
+
+def twiml(reply: Any) -> ET.Element:
+    assert reply.status_code == 200, reply.body
+    assert reply.headers["Content-Type"] == "text/xml"
+    root = ET.fromstring(reply.body)
+    assert root.tag == "Response"
+    return root
+
+
+def verbs(root: ET.Element) -> list[str]:
+    return [child.tag for child in root]
+
+
+def stored(call_sid: str) -> CallItem | None:
+    try:
+        return CallItem.get(keys.call_pk(call_sid), keys.META)
+    except CallItem.DoesNotExist:
+        return None
+
+
+def is_fallback(root: ET.Element) -> bool:
+    say = root.find("Say")
+    return verbs(root) == ["Say", "Hangup"] and say is not None and "sorry" in (say.text or "")
+
+
+def test_signed_inbound_call_is_recorded_for_the_number_owner_and_greeted(
+    client: Client, platform: Platform
+) -> None:
+    # Given a signed webhook for a call to the demo account's tracking number
+    sid = new_sid()
+    params = call_params(sid, "+14155550123", DEMO_NUMBER, FromState="CA", FromZip="94105")
+    # When the CPaaS posts it
+    root = twiml(post_signed(client, platform, "/voice/inbound", params))
+    # Then the caller is greeted and the call is recorded under the owning account
+    assert verbs(root) == ["Say", "Hangup"]
+    assert "Demo Networks" in (root.find("Say").text or "")  # type: ignore[union-attr]
+    item = stored(sid)
+    assert item is not None
+    assert item.account_id == "acc_demo"
+    assert (item.direction, item.from_number, item.to_number) == (
+        "inbound",
+        "+14155550123",
+        DEMO_NUMBER,
+    )
+    assert item.status == "ringing"
+    assert item.gsi1pk == keys.calls_by_day_pk("acc_demo", keys.day_of(item.started_at))
+    assert call_store.get_call("acc_demo", sid) is not None
+
+
+def test_retried_inbound_webhook_does_not_rewrite_the_call(
+    client: Client, platform: Platform
+) -> None:
+    sid = new_sid()
+    params = call_params(sid, "+14155550124", DEMO_NUMBER)
+    twiml(post_signed(client, platform, "/voice/inbound", params))
+    first = stored(sid)
+    assert first is not None
+    # When the CPaaS retries the same webhook
+    twiml(post_signed(client, platform, "/voice/inbound", params))
+    # Then the record is unchanged
+    again = stored(sid)
+    assert again is not None and again.started_at == first.started_at
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(FORM, id="unsigned"),
+        pytest.param({**FORM, "X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}, id="wrong-signature"),
+    ],
+)
+def test_unsigned_or_forged_webhook_is_refused_and_writes_nothing(
+    client: Client, headers: dict[str, str]
+) -> None:
+    sid = new_sid()
+    from urllib.parse import urlencode
+
+    reply = client.http.post(
+        "/voice/inbound",
+        headers=headers,
+        body=urlencode(call_params(sid, "+14155550125", DEMO_NUMBER)),
+    )
+    assert reply.status_code == 403
+    assert stored(sid) is None
+
+
+def test_signature_over_other_parameters_or_url_is_refused(
+    client: Client, platform: Platform
+) -> None:
+    sid = new_sid()
+    params = call_params(sid, "+14155550126", DEMO_NUMBER)
+    # Signed for another URL (no API stage prefix): refused
+    headers, body = signed_form(
+        platform.auth_token, "https://hooks.example.test/voice/inbound", params
+    )
+    assert client.http.post("/voice/inbound", headers=headers, body=body).status_code == 403
+    # Signed, then a parameter changed in transit: refused
+    headers, _ = signed_form(platform.auth_token, PUBLIC_BASE_URL + "/voice/inbound", params)
+    from urllib.parse import urlencode
+
+    tampered = urlencode({**params, "From": "+14155559999"})
+    assert client.http.post("/voice/inbound", headers=headers, body=tampered).status_code == 403
+    assert stored(sid) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"CallSid": ""}, "missing CallSid"),
+        ({"CallSid": "not-a-sid"}, "malformed CallSid"),
+        ({"From": "4155550123"}, "From not E.164"),
+        ({"To": "1-800-555-0100"}, "To not E.164"),
+        ({"To": "+1"}, "impossible To"),
+    ],
+)
+def test_bad_parameters_get_fallback_twiml_and_write_nothing(
+    client: Client, platform: Platform, change: dict[str, str], reason: str
+) -> None:
+    sid = new_sid()
+    params = {**call_params(sid, "+14155550127", DEMO_NUMBER), **change}
+    params = {k: v for k, v in params.items() if v != ""}
+    root = twiml(post_signed(client, platform, "/voice/inbound", params))
+    assert is_fallback(root), reason
+    assert stored(sid) is None
+
+
+def test_withheld_caller_id_is_accepted_as_anonymous(client: Client, platform: Platform) -> None:
+    sid = new_sid()
+    root = twiml(
+        post_signed(client, platform, "/voice/inbound", call_params(sid, "Anonymous", DEMO_NUMBER))
+    )
+    assert not is_fallback(root)
+    item = stored(sid)
+    assert item is not None and item.from_number == "anonymous"
+
+
+def test_call_to_a_number_nobody_owns_hears_not_in_service(
+    client: Client, platform: Platform
+) -> None:
+    sid = new_sid()
+    root = twiml(
+        post_signed(
+            client, platform, "/voice/inbound", call_params(sid, "+14155550128", "+18885550000")
+        )
+    )
+    assert "not in service" in (root.find("Say").text or "")  # type: ignore[union-attr]
+    assert stored(sid) is None
+
+
+def test_oversized_body_gets_fallback_and_writes_nothing(
+    client: Client, platform: Platform
+) -> None:
+    sid = new_sid()
+    params = call_params(sid, "+14155550129", DEMO_NUMBER, Padding="x" * 20_000)
+    root = twiml(post_signed(client, platform, "/voice/inbound", params))
+    assert is_fallback(root)
+    assert stored(sid) is None
+
+
+def test_malformed_form_body_gets_fallback(client: Client) -> None:
+    reply = client.http.post(
+        "/voice/inbound", headers={**FORM, "X-Twilio-Signature": "x"}, body=b"\xff\xfe=%%%&&"
+    )
+    assert is_fallback(twiml(reply))
+
+
+def test_wrong_content_type_is_refused(client: Client, platform: Platform) -> None:
+    sid = new_sid()
+    reply = client.http.post(
+        "/voice/inbound",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps({"CallSid": sid}),
+    )
+    assert reply.status_code == 415
+    assert stored(sid) is None
+
+
+def test_a_failing_handler_answers_fallback_twiml_not_an_error(
+    client: Client, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the data layer fails mid-call
+    def explode(*_: object, **__: object) -> bool:
+        raise RuntimeError("DynamoDB is on fire")
+
+    monkeypatch.setattr(call_store, "record_new_call", explode)
+    sid = new_sid()
+    # When a call arrives
+    reply = post_signed(
+        client, platform, "/voice/inbound", call_params(sid, "+14155550130", DEMO_NUMBER)
+    )
+    # Then the caller hears the polite fallback, with a 200
+    assert is_fallback(twiml(reply))
+
+
+def test_final_status_is_recorded_once(client: Client, platform: Platform) -> None:
+    sid = new_sid()
+    twiml(
+        post_signed(
+            client, platform, "/voice/inbound", call_params(sid, "+14155550131", DEMO_NUMBER)
+        )
+    )
+    # When the final status arrives, and is then retried with other numbers
+    done = {"CallSid": sid, "CallStatus": "completed", "CallDuration": "95"}
+    assert verbs(twiml(post_signed(client, platform, "/voice/status", done))) == []
+    retry = {**done, "CallDuration": "3", "CallStatus": "failed"}
+    twiml(post_signed(client, platform, "/voice/status", retry))
+    # Then the first one stands
+    item = stored(sid)
+    assert item is not None
+    assert (item.status, item.duration_seconds) == ("completed", 95)
+    assert item.ended_at is not None
+
+
+def test_progress_status_then_final(client: Client, platform: Platform) -> None:
+    sid = new_sid()
+    twiml(
+        post_signed(
+            client, platform, "/voice/inbound", call_params(sid, "+14155550132", DEMO_NUMBER)
+        )
+    )
+    twiml(
+        post_signed(
+            client, platform, "/voice/status", {"CallSid": sid, "CallStatus": "in-progress"}
+        )
+    )
+    assert stored(sid).status == "in-progress"  # type: ignore[union-attr]
+    twiml(
+        post_signed(
+            client,
+            platform,
+            "/voice/status",
+            {"CallSid": sid, "CallStatus": "busy", "CallDuration": "0"},
+        )
+    )
+    # A late progress callback cannot reopen a finished call
+    twiml(post_signed(client, platform, "/voice/status", {"CallSid": sid, "CallStatus": "ringing"}))
+    assert stored(sid).status == "busy"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"CallSid": "CA" + "1" * 32, "CallStatus": "completed", "CallDuration": "10"},
+        {"CallSid": "CA" + "2" * 32, "CallStatus": "exploded"},
+        {"CallSid": "CA" + "3" * 32, "CallStatus": "completed", "CallDuration": "-4"},
+    ],
+    ids=["unknown-call", "unknown-status", "negative-duration"],
+)
+def test_status_callbacks_that_cannot_apply_change_nothing(
+    client: Client, platform: Platform, params: dict[str, str]
+) -> None:
+    root = twiml(post_signed(client, platform, "/voice/status", params))
+    assert root.tag == "Response"
+    assert stored(params["CallSid"]) is None
+
+
+def test_fallback_url_answers_polite_message(client: Client, platform: Platform) -> None:
+    root = twiml(
+        post_signed(
+            client, platform, "/voice/fallback", call_params(new_sid(), "+14155550133", DEMO_NUMBER)
+        )
+    )
+    assert is_fallback(root)

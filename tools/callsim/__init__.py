@@ -1,0 +1,44 @@
+"""CPaaS (Twilio) call simulator: places scripted calls against a running voice app."""
+
+from tools.callsim.cli import main
+from tools.callsim.model import (
+    CallerScript,
+    Geo,
+    NoInput,
+    PartyBehaviour,
+    QueueBehaviour,
+    RecordingInput,
+    ScriptError,
+    Speech,
+)
+from tools.callsim.simulator import APPLICATION_ERROR_TEXT, DEFAULT_ACCOUNT_SID, CallSimulator
+from tools.callsim.transcript import (
+    DialLegOutcome,
+    DialOutcome,
+    Event,
+    RequestRecord,
+    Transcript,
+)
+from tools.callsim.twiml import LoopError, TwimlError
+
+__all__ = [
+    "APPLICATION_ERROR_TEXT",
+    "DEFAULT_ACCOUNT_SID",
+    "CallSimulator",
+    "CallerScript",
+    "DialLegOutcome",
+    "DialOutcome",
+    "Event",
+    "Geo",
+    "LoopError",
+    "NoInput",
+    "PartyBehaviour",
+    "QueueBehaviour",
+    "RecordingInput",
+    "RequestRecord",
+    "ScriptError",
+    "Speech",
+    "Transcript",
+    "TwimlError",
+    "main",
+]

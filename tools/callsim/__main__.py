@@ -1,0 +1,5 @@
+"""Entry point for `python -m tools.callsim`."""
+
+from tools.callsim.cli import main
+
+raise SystemExit(main())
