@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import quote, urlencode
 
 from aws_lambda_powertools.utilities import parameters
 from chalice.app import Request
@@ -34,12 +35,26 @@ def public_url(request: Request, settings: Settings | None = None) -> str:
 
     Built from the route template rather than the raw path so that an API Gateway
     stage prefix (`/api`) or a custom-domain base path never enters the signed URL twice.
+    Our own webhook URLs carry no query string; if one arrives, it is rebuilt in the
+    order received, since the CPaaS signs the URL with its query.
     """
     settings = settings or get_settings()
     path = (request.context or {}).get("resourcePath") or "/"
     for name, value in (request.uri_params or {}).items():
-        path = path.replace("{" + name + "}", value)
+        path = path.replace("{" + name + "}", quote(value, safe=""))
+    query = request.query_params
+    if query:
+        path += "?" + urlencode([(key, value) for key in query for value in query.getlist(key)])
     return settings.public_base_url + path
+
+
+def absolute_url(path: str, settings: Settings | None = None) -> str:
+    """The public URL of one of our routes, for TwiML `action`/`url` attributes.
+
+    Always absolute: a root-relative `/voice/...` would lose an API Gateway stage prefix.
+    """
+    settings = settings or get_settings()
+    return settings.public_base_url + "/" + path.lstrip("/")
 
 
 def is_signed(url: str, params: Mapping[str, str], signature: str | None, token: str) -> bool:

@@ -290,3 +290,23 @@ def test_fallback_url_answers_polite_message(client: Client, platform: Platform)
         )
     )
     assert is_fallback(root)
+
+
+def test_signed_url_with_query_string_is_accepted_only_as_signed(
+    client: Client, platform: Platform
+) -> None:
+    sid = new_sid()
+    params = call_params(sid, "+14155550134", DEMO_NUMBER)
+    url = PUBLIC_BASE_URL + "/voice/inbound?attempt=2&lane=b"
+    headers, body = signed_form(platform.auth_token, url, params)
+    ok = client.http.post("/voice/inbound?attempt=2&lane=b", headers=headers, body=body)
+    assert not is_fallback(twiml(ok))
+    moved = client.http.post("/voice/inbound?attempt=3&lane=b", headers=headers, body=body)
+    assert moved.status_code == 403
+
+
+def test_absolute_urls_keep_the_stage_prefix(platform: Platform) -> None:
+    from chalicelib.voice.signature import absolute_url
+
+    assert absolute_url("/voice/status") == PUBLIC_BASE_URL + "/voice/status"
+    assert absolute_url("voice/status") == PUBLIC_BASE_URL + "/voice/status"
