@@ -69,10 +69,11 @@ def record_new_call(call: NewCall, at: datetime | None = None) -> bool:
 
 def finish_call(
     call_sid: str, status: str, duration_seconds: int, at: datetime | None = None
-) -> bool:
+) -> str | None:
     """Record the final status and duration once (one conditional UpdateItem).
 
-    Returns False when the call is unknown or was already finished (a retried callback).
+    Returns the call's account id, or None when the call is unknown or was already
+    finished (a retried callback) and nothing changed.
     """
     now = at or utcnow()
     item = CallItem(keys.call_pk(call_sid), keys.META)
@@ -88,24 +89,28 @@ def finish_call(
         )
     except UpdateError as err:
         if _is_conditional_failure(err):
-            return False
+            return None
         raise
-    return True
+    return item.account_id
 
 
-def note_progress(call_sid: str, status: str, at: datetime | None = None) -> bool:
-    """Record an intermediate status (ringing, in-progress) unless the call already ended."""
+def note_progress(call_sid: str, status: str, at: datetime | None = None) -> str | None:
+    """Record an intermediate status (ringing, in-progress) unless the call already ended.
+
+    Returns the call's account id, or None when nothing changed.
+    """
     now = at or utcnow()
+    item = CallItem(keys.call_pk(call_sid), keys.META)
     try:
-        CallItem(keys.call_pk(call_sid), keys.META).update(
+        item.update(
             actions=[CallItem.status.set(status), CallItem.updated_at.set(now)],
             condition=CallItem.pk.exists() & CallItem.ended_at.does_not_exist(),
         )
     except UpdateError as err:
         if _is_conditional_failure(err):
-            return False
+            return None
         raise
-    return True
+    return item.account_id
 
 
 def get_call(account_id: str, call_sid: str) -> CallItem | None:

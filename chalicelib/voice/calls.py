@@ -49,9 +49,12 @@ def record_status(form: dict[str, str]) -> VoiceResponse:
     """Apply a status callback once; retries and unknown calls change nothing."""
     params = StatusParams.model_validate(form)
     if params.call_status in calls.FINAL_STATUSES:
-        applied = calls.finish_call(params.call_sid, params.call_status, params.call_duration)
+        account_id = calls.finish_call(params.call_sid, params.call_status, params.call_duration)
     else:
-        applied = calls.note_progress(params.call_sid, params.call_status)
-    if not applied:
+        account_id = calls.note_progress(params.call_sid, params.call_status)
+    if account_id is None:
         logger.info("status callback ignored (unknown call or already final)")
+    else:
+        bind_call(account_id=account_id)
+        logger.info("call status recorded", extra={"status": params.call_status})
     return twiml.empty()

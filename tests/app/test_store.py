@@ -62,9 +62,9 @@ def test_finishing_a_call_applies_once(platform: Platform) -> None:
     assert not calls.record_new_call(
         calls.NewCall(sid, "acc_demo", "inbound", "+1999", "+18005550100", "ringing", {})
     )
-    assert calls.finish_call(sid, "completed", 120)
-    assert not calls.finish_call(sid, "completed", 121)
-    assert not calls.finish_call("CA" + "f" * 32, "completed", 1)  # unknown call
+    assert calls.finish_call(sid, "completed", 120) == "acc_demo"
+    assert calls.finish_call(sid, "completed", 121) is None
+    assert calls.finish_call("CA" + "f" * 32, "completed", 1) is None  # unknown call
     item = calls.get_call("acc_demo", sid)
     assert item is not None and item.duration_seconds == 120 and item.from_number == "+14155550300"
     assert calls.get_call("acc_someone_else", sid) is None

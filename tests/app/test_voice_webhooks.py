@@ -136,6 +136,8 @@ def test_signature_over_other_parameters_or_url_is_refused(
     ("change", "reason"),
     [
         ({"CallSid": ""}, "missing CallSid"),
+        ({"From": ""}, "missing From"),
+        ({"To": ""}, "missing To"),
         ({"CallSid": "not-a-sid"}, "malformed CallSid"),
         ({"From": "4155550123"}, "From not E.164"),
         ({"To": "1-800-555-0100"}, "To not E.164"),
@@ -310,3 +312,37 @@ def test_absolute_urls_keep_the_stage_prefix(platform: Platform) -> None:
 
     assert absolute_url("/voice/status") == PUBLIC_BASE_URL + "/voice/status"
     assert absolute_url("voice/status") == PUBLIC_BASE_URL + "/voice/status"
+
+
+def test_log_lines_carry_the_call_and_account(
+    client: Client, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import logging
+
+    from chalicelib.observability import logger
+
+    # Given the JSON log stream captured, and the data layer failing after attribution
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+
+    def explode(*_: object, **__: object) -> bool:
+        raise RuntimeError("write failed")
+
+    monkeypatch.setattr(call_store, "record_new_call", explode)
+    sid = new_sid()
+    try:
+        post_signed(
+            client, platform, "/voice/inbound", call_params(sid, "+14155550135", DEMO_NUMBER)
+        )
+    finally:
+        logger.removeHandler(handler)
+    # Then the error line names the call and the account, as JSON
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    failure = next(line for line in lines if line["level"] == "ERROR")
+    assert failure["call_sid"] == sid
+    assert failure["account_id"] == "acc_demo"
+    assert failure["route"] == "/voice/inbound"
+    assert "write failed" in failure["exception"]

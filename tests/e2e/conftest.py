@@ -19,6 +19,24 @@ from tests.support import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# What the in-process suites put into os.environ; a developer's shell may set them too.
+APP_VARIABLES = {
+    "AWS_ENDPOINT_URL",
+    "PUBLIC_BASE_URL",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_AUTH_TOKEN_PARAM",
+    "APP_TABLE_NAME",
+    "IDEMPOTENCY_TABLE_NAME",
+    "COGNITO_USER_POOL_ID",
+    "COGNITO_CLIENT_ID",
+}
+
+
+def clean_environment() -> dict[str, str]:
+    """The environment of a fresh shell: nothing the tests configured for in-process use."""
+    return {k: v for k, v in os.environ.items() if k not in APP_VARIABLES}
+
+
 class LocalStack:
     """A running devstack process; `info` is what it announced on its DEVSTACK_READY line."""
 
@@ -31,11 +49,7 @@ class LocalStack:
         self.process: subprocess.Popen[str] | None = None
 
     def start(self, timeout: float = 90) -> LocalStack:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in {"AWS_ENDPOINT_URL", "PUBLIC_BASE_URL", "TWILIO_AUTH_TOKEN"}
-        }
+        env = clean_environment()
         self.lines = []
         self.process = subprocess.Popen(
             [

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from tests.e2e.conftest import ROOT, LocalStack
+from tests.e2e.conftest import ROOT, LocalStack, clean_environment
 from tools.callsim import CallSimulator, Geo
 
 pytestmark = pytest.mark.e2e
@@ -93,6 +93,7 @@ def test_the_simulator_cli_places_a_call(stack: LocalStack) -> None:
             "--json",
         ],
         cwd=ROOT,
+        env=clean_environment(),
         capture_output=True,
         text=True,
         timeout=60,
