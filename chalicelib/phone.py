@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 
-# What Twilio sends in `From` when the caller withheld their number.
-ANONYMOUS_CALLERS = frozenset({"anonymous", "restricted", "unknown", "unavailable", "private"})
+# What the CPaaS sends in `From` when the caller withheld their number: words, and
+# Twilio's placeholder numbers for anonymous, restricted, blocked and unavailable callers.
+ANONYMOUS_CALLERS = frozenset(
+    {
+        "anonymous",
+        "restricted",
+        "unknown",
+        "unavailable",
+        "private",
+        "blocked",
+        "+266696687",
+        "+7378742833",
+        "+2562533",
+        "+8656696",
+    }
+)
+# Calls placed by our own browser or SIP clients carry their identity instead of a number.
+CLIENT_CALLER = re.compile(r"^(client:[A-Za-z0-9_.@-]{1,120}|sips?:[^\s<>\"]{1,200})$")
 
 
 def parse_e164(value: str) -> str:
@@ -26,7 +44,13 @@ def parse_e164(value: str) -> str:
 
 
 def parse_caller(value: str) -> str:
-    """A caller id: an E.164 number, or `anonymous` for a withheld one."""
-    if value.strip().lower() in ANONYMOUS_CALLERS:
+    """A caller id: an E.164 number, `anonymous` for a withheld one, or a client/SIP identity.
+
+    Anything else (a national number, junk) raises ValueError.
+    """
+    text = value.strip()
+    if text.lower() in ANONYMOUS_CALLERS:
         return "anonymous"
-    return parse_e164(value)
+    if CLIENT_CALLER.match(text):
+        return text
+    return parse_e164(text)

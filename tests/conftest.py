@@ -3,14 +3,13 @@ same code as `make run`, and the Chalice app imported against it."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.support import free_port
+from tools.localaws import moto_server
 
 PUBLIC_BASE_URL = "https://hooks.example.test/api"  # as behind an API Gateway stage
 
@@ -29,16 +28,8 @@ class Platform:
 
 @pytest.fixture(scope="session")
 def aws_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
-    )
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="session")

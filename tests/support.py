@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
+from tools.localaws import free_port
+
+__all__ = ["free_port"]
+
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def signature(token: str, url: str, params: dict[str, str]) -> str:

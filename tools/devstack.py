@@ -9,9 +9,9 @@ and on exit, and restored on start, so local data survives a restart.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
-import logging
 import os
 import pickle
 import secrets
@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+
+from tools.localaws import moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT_SERVICES = ("dynamodb", "cognito-idp")
@@ -90,8 +92,10 @@ def save_snapshot(path: Path) -> bool:
     buffer = io.BytesIO()
     try:
         _SnapshotPickler(buffer).dump({"moto": moto.__version__, "backends": state})
-    except RuntimeError:
-        # A request mutated the state while it was being copied; the next tick retries.
+    except Exception as err:  # noqa: BLE001 - a failed snapshot must not stop the stack
+        # Usually a request mutated the state while it was being copied; the next tick
+        # retries. The previous snapshot file stays in place until one succeeds.
+        print(f"devstack: snapshot skipped ({type(err).__name__}); retrying", file=sys.stderr)
         return False
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(buffer.getvalue())
@@ -203,9 +207,9 @@ def seed(env: dict[str, str], local: LocalSecrets) -> None:
         ),
         (DEMO_ACCOUNT_ID, "Demo Networks", local.admin_email, local.admin_password, Role.ADMIN),
     ):
-        if tenants.get_account(account_id) is not None:
-            continue
-        tenants.create_account(name, account_id)
+        # Each step is checked on its own, so a run stopped half-way is completed next time.
+        if tenants.get_account(account_id) is None:
+            tenants.create_account(name, account_id)
         try:
             user_id = cognito.create_user(email, password, account_id, role)
         except cognito.UserExists:
@@ -237,15 +241,6 @@ def wait_http(url: str, seconds: float) -> None:
         time.sleep(0.1)
 
 
-def port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def start_chalice(host: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     chalice = Path(sys.executable).parent / "chalice"
     return subprocess.Popen(
@@ -275,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     wanted = [args.api_port] + ([] if os.environ.get("AWS_ENDPOINT_URL") else [args.moto_port])
-    busy = [port for port in wanted if not port_free(args.host, port)]
+    busy = [port for port in wanted if not _port_free(args.host, port)]
     if busy:
         print(
             f"devstack: port(s) {busy} on {args.host} are in use; stop what holds them or "
@@ -283,7 +278,6 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     args.state_dir.mkdir(parents=True, exist_ok=True)
     local = LocalSecrets.load_or_create(args.state_dir / "credentials.json")
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -291,20 +285,40 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ["AWS_DEFAULT_REGION"] = region
 
-    snapshot = args.state_dir / "moto-state.pickle"
-    moto_server = None
-    endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        print(f"devstack: using the AWS endpoint from AWS_ENDPOINT_URL: {endpoint}")
-    else:
-        from moto.server import ThreadedMotoServer
+    with contextlib.ExitStack() as running:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        snapshot = None
+        if endpoint:
+            print(f"devstack: using the AWS endpoint from AWS_ENDPOINT_URL: {endpoint}")
+        else:
+            snapshot = args.state_dir / "moto-state.pickle"
+            if restore_snapshot(snapshot):
+                print(f"devstack: restored local data from {snapshot}")
+            endpoint = running.enter_context(moto_server(args.host, args.moto_port))
+            # Runs before the server stops (exit order), so the last writes are kept.
+            running.callback(_final_snapshot, snapshot)
+        return _serve(args, local, region, endpoint, snapshot)
 
-        if restore_snapshot(snapshot):
-            print(f"devstack: restored local data from {snapshot}")
-        moto_server = ThreadedMotoServer(ip_address=args.host, port=args.moto_port, verbose=False)
-        moto_server.start()
-        endpoint = f"http://{args.host}:{args.moto_port}"
 
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _final_snapshot(snapshot: Path) -> None:
+    for _ in range(5):
+        if save_snapshot(snapshot):
+            return
+        time.sleep(0.2)
+
+
+def _serve(
+    args: argparse.Namespace, local: LocalSecrets, region: str, endpoint: str, snapshot: Path | None
+) -> int:
     pool_id, client_id = ensure_user_pool(endpoint, region)
     public = os.environ.get("PUBLIC_BASE_URL") or f"http://{args.host}:{args.api_port}"
     env = app_environment(endpoint, region, pool_id, client_id, public)
@@ -325,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         last_save = time.monotonic()
         while not stopping.is_set() and api.poll() is None:
             stopping.wait(0.5)
-            if moto_server and time.monotonic() - last_save >= args.snapshot_every:
+            if snapshot and time.monotonic() - last_save >= args.snapshot_every:
                 save_snapshot(snapshot)
                 last_save = time.monotonic()
     finally:
@@ -335,12 +349,6 @@ def main(argv: list[str] | None = None) -> int:
                 api.wait(10)
             except subprocess.TimeoutExpired:
                 api.kill()
-        if moto_server is not None:
-            for _ in range(5):
-                if save_snapshot(snapshot):
-                    break
-                time.sleep(0.2)
-            moto_server.stop()
         print("devstack: stopped")
     return 0 if stopping.is_set() else (api.returncode or 1)
 

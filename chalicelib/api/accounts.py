@@ -26,14 +26,13 @@ def create_account(principal: Principal) -> Response:
     body = parse_body(bp.current_request, CreateAccountRequest)
     account_id = keys.new_id("acc")
     # The login is created first: if the email is taken, nothing has been written.
+    user_id = _create_login(body.admin_email, body.admin_password, account_id, Role.ADMIN, "admin_")
     try:
-        user_id = cognito.create_user(body.admin_email, body.admin_password, account_id, Role.ADMIN)
-    except cognito.UserExists as err:
-        raise ApiError(
-            409, "conflict", "a user with this email exists", {"admin_email": "taken"}
-        ) from err
-    account = tenants.create_account(body.name, account_id)
-    admin = tenants.put_user(account_id, user_id, body.admin_email, Role.ADMIN.wire)
+        account = tenants.create_account(body.name, account_id)
+        admin = tenants.put_user(account_id, user_id, body.admin_email, Role.ADMIN.wire)
+    except Exception:
+        cognito.delete_user(body.admin_email)
+        raise
     return json_response(
         {"account": serializers.account(account), "admin": serializers.user(admin)}, 201
     )
@@ -53,11 +52,24 @@ def create_user(principal: Principal) -> Response:
     role = Role.parse(body.role)
     if role > principal.role:
         raise ApiError(403, "forbidden", "cannot grant a role above your own", {"role": "too high"})
+    user_id = _create_login(body.email, body.password, principal.account_id, role)
     try:
-        user_id = cognito.create_user(body.email, body.password, principal.account_id, role)
+        user = tenants.put_user(principal.account_id, user_id, body.email, role.wire)
+    except Exception:
+        cognito.delete_user(body.email)
+        raise
+    return json_response({"user": serializers.user(user)}, 201)
+
+
+def _create_login(email: str, password: str, account_id: str, role: Role, prefix: str = "") -> str:
+    """A Cognito login, with the pool's refusals as 409/400 naming the request's fields."""
+    try:
+        return cognito.create_user(email, password, account_id, role)
     except cognito.UserExists as err:
         raise ApiError(
-            409, "conflict", "a user with this email exists", {"email": "taken"}
+            409, "conflict", "a user with this email exists", {f"{prefix}email": "taken"}
         ) from err
-    user = tenants.put_user(principal.account_id, user_id, body.email, role.wire)
-    return json_response({"user": serializers.user(user)}, 201)
+    except cognito.UserRejected as err:
+        raise ApiError(
+            400, "validation_error", "request has invalid fields", {prefix + err.field: err.message}
+        ) from err

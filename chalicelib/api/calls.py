@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from chalice.app import Blueprint, Response
@@ -29,7 +30,7 @@ def _day(value: str | None) -> str:
 def _limit(value: str | None) -> int:
     if value is None:
         return 50
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+    if not re.fullmatch(r"[0-9]{1,3}", value) or not 1 <= int(value) <= MAX_PAGE:
         raise ApiError(400, "validation_error", "bad query", {"limit": f"1..{MAX_PAGE}"})
     return int(value)
 

@@ -88,13 +88,28 @@ def _bearer(request: Request) -> str:
     return str(token).strip()
 
 
-def _guarded(view: Callable[..., Response], **kwargs: Any) -> Response:
+def _answer(call: Callable[[], Response]) -> Response:
     try:
-        return view(**kwargs)
+        return call()
     except ApiError as err:
         if err.status >= 500:
             logger.error("api error", extra={"code": err.code})
         return error_response(err)
+
+
+def _authenticated(
+    bp: Blueprint, authenticate: Callable[[Request], Any]
+) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """A view that runs `authenticate` first and passes what it returns as the first argument."""
+
+    def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
+        @functools.wraps(fn)
+        def view(**uri: Any) -> Response:
+            return _answer(lambda: fn(authenticate(bp.current_request), **uri))
+
+        return view
+
+    return decorate
 
 
 def user_view(
@@ -102,21 +117,14 @@ def user_view(
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """Require a verified ID token whose role is at least `minimum`; pass the principal first."""
 
-    def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
-        @functools.wraps(fn)
-        def view(**uri: Any) -> Response:
-            def run(**kw: Any) -> Response:
-                principal = authenticate_user(bp.current_request)
-                if not principal.may(minimum):
-                    raise ApiError(403, "forbidden", f"this needs the {minimum.wire} role")
-                logger.append_keys(account_id=principal.account_id, user_id=principal.user_id)
-                return fn(principal, **kw)
+    def authenticate(request: Request) -> Principal:
+        principal = authenticate_user(request)
+        if not principal.may(minimum):
+            raise ApiError(403, "forbidden", f"this needs the {minimum.wire} role")
+        logger.append_keys(account_id=principal.account_id, user_id=principal.user_id)
+        return principal
 
-            return _guarded(run, **uri)
-
-        return view
-
-    return decorate
+    return _authenticated(bp, authenticate)
 
 
 def authenticate_user(request: Request) -> Principal:
@@ -130,28 +138,18 @@ def authenticate_user(request: Request) -> Principal:
         raise ApiError(503, "auth_unavailable", "sign-in keys are unavailable, retry") from err
 
 
+def authenticate_publisher(request: Request) -> KeyPrincipal:
+    """A live publisher API key (`Authorization: Bearer <key>` or `X-Api-Key`)."""
+    principal = authenticate_key(request.headers.get("x-api-key") or _bearer(request))
+    if principal is None:
+        raise ApiError(401, "unauthorized", "the API key is not valid")
+    logger.append_keys(account_id=principal.account_id, publisher_id=principal.publisher_id)
+    return principal
+
+
 def publisher_view(bp: Blueprint) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-    """Require a live publisher API key (`Authorization: Bearer <key>` or `X-Api-Key`)."""
-
-    def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
-        @functools.wraps(fn)
-        def view(**uri: Any) -> Response:
-            def run(**kw: Any) -> Response:
-                request = bp.current_request
-                presented = request.headers.get("x-api-key") or _bearer(request)
-                principal: KeyPrincipal | None = authenticate_key(presented)
-                if principal is None:
-                    raise ApiError(401, "unauthorized", "the API key is not valid")
-                logger.append_keys(
-                    account_id=principal.account_id, publisher_id=principal.publisher_id
-                )
-                return fn(principal, **kw)
-
-            return _guarded(run, **uri)
-
-        return view
-
-    return decorate
+    """Require a live publisher API key; pass its principal first."""
+    return _authenticated(bp, authenticate_publisher)
 
 
 def public_view(fn: Callable[..., Response]) -> Callable[..., Response]:
@@ -159,6 +157,6 @@ def public_view(fn: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(fn)
     def view(**uri: Any) -> Response:
-        return _guarded(fn, **uri)
+        return _answer(lambda: fn(**uri))
 
     return view

@@ -22,6 +22,15 @@ class UserExists(Exception):
     """A user with this email already exists in the pool."""
 
 
+class UserRejected(Exception):
+    """The pool refused the user's attributes or password (its policy); `field` says which."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
 @dataclass(frozen=True)
 class Tokens:
     id_token: str
@@ -100,11 +109,36 @@ def create_user(email: str, password: str, account_id: str, role: Role) -> str:
             ],
         )
     except ClientError as err:
-        if err.response["Error"]["Code"] == "UsernameExistsException":
+        code = err.response["Error"]["Code"]
+        if code == "UsernameExistsException":
             raise UserExists(email) from err
+        if code == "InvalidParameterException":
+            raise UserRejected(
+                "email", err.response["Error"].get("Message", "not accepted")
+            ) from err
         raise
-    client.admin_set_user_password(
-        UserPoolId=settings.cognito_user_pool_id, Username=email, Password=password, Permanent=True
-    )
+    try:
+        client.admin_set_user_password(
+            UserPoolId=settings.cognito_user_pool_id,
+            Username=email,
+            Password=password,
+            Permanent=True,
+        )
+    except ClientError as err:
+        # Leave no half-made login behind: a retry must be able to start over.
+        delete_user(email)
+        if err.response["Error"]["Code"] == "InvalidPasswordException":
+            message = err.response["Error"].get("Message", "does not meet the password policy")
+            raise UserRejected("password", message) from err
+        raise
     attributes = {a["Name"]: a["Value"] for a in created["User"].get("Attributes", [])}
     return str(attributes.get("sub") or created["User"]["Username"])
+
+
+def delete_user(email: str) -> None:
+    """Remove a login (used to undo a user whose records could not be written)."""
+    try:
+        _client().admin_delete_user(UserPoolId=get_settings().cognito_user_pool_id, Username=email)
+    except ClientError as err:
+        if err.response["Error"]["Code"] != "UserNotFoundException":
+            raise

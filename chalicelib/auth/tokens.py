@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -22,23 +23,40 @@ class AuthUnavailable(Exception):
 class TokenVerifier:
     """Verifies RS256 ID tokens: signature by the pool's JWKS, issuer, audience, expiry, claims."""
 
+    # However many tokens with unknown key ids arrive, the key set is refetched at most
+    # this often, so nobody can make us hammer the key endpoint.
+    REFETCH_INTERVAL_SECONDS = 60.0
+
     def __init__(self, jwks_url: str, issuer: str, client_id: str | None) -> None:
         self.issuer = issuer
         self.client_id = client_id
-        # Keys are cached per process; an unknown `kid` triggers one refetch.
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=3600, timeout=3)
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=3600, timeout=3)
+        self._refetched_at = float("-inf")
 
-    def verify(self, token: str) -> Principal:
+    def _signing_key(self, token: str) -> Any:
         try:
-            signing_key = self._jwks.get_signing_key_from_jwt(token)
+            kid = jwt.get_unverified_header(token).get("kid")
+            keys = {k.key_id: k for k in self._jwks.get_signing_keys()}
+            if (
+                kid not in keys
+                and time.monotonic() - self._refetched_at > self.REFETCH_INTERVAL_SECONDS
+            ):
+                self._refetched_at = time.monotonic()
+                keys = {k.key_id: k for k in self._jwks.get_signing_keys(refresh=True)}
         except jwt.PyJWKClientConnectionError as err:
             raise AuthUnavailable(str(err)) from err
         except jwt.PyJWTError as err:
             raise InvalidToken(f"token not accepted: {err}") from err
+        if kid not in keys:
+            raise InvalidToken("token signed by an unknown key")
+        return keys[kid].key
+
+    def verify(self, token: str) -> Principal:
+        signing_key = self._signing_key(token)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                signing_key.key,
+                signing_key,
                 algorithms=["RS256"],
                 issuer=self.issuer,
                 audience=self.client_id,

@@ -11,6 +11,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.clock import utcnow
 from chalicelib.store import keys
+from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import ApiKeyItem, ApiKeyLookupItem
 from chalicelib.store.tables import connection
 
@@ -105,15 +106,20 @@ def revoke_key(account_id: str, publisher_id: str, key_id: str) -> ApiKeyItem | 
             tx.update(
                 item,
                 actions=[ApiKeyItem.revoked_at.set(now)],
-                condition=ApiKeyItem.account_id == account_id,
+                condition=ApiKeyItem.revoked_at.does_not_exist(),
             )
             tx.update(
                 lookup,
                 actions=[ApiKeyLookupItem.revoked.set(True)],
                 condition=ApiKeyLookupItem.account_id == account_id,
             )
-    except TransactWriteError:
-        # Another request revoked it first: the outcome is the same.
-        pass
-    item.refresh()
+    except TransactWriteError as err:
+        if not condition_failed(err):
+            raise
+        # Another request revoked it first; read the time it recorded.
+        item.refresh()
+        if item.revoked_at is None:
+            raise
+        return item
+    item.revoked_at = now
     return item

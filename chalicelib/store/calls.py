@@ -6,11 +6,13 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.clock import utcnow
 from chalicelib.store import keys
+from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import CallItem
 
 FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
@@ -31,10 +33,6 @@ class NewCall:
 class CallPage:
     calls: list[CallItem]
     cursor: str | None
-
-
-def _is_conditional_failure(err: Exception) -> bool:
-    return getattr(err, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 def record_new_call(call: NewCall, at: datetime | None = None) -> bool:
@@ -61,10 +59,28 @@ def record_new_call(call: NewCall, at: datetime | None = None) -> bool:
     try:
         item.save(condition=CallItem.pk.does_not_exist())
     except PutError as err:
-        if _is_conditional_failure(err):
+        if condition_failed(err):
             return False
         raise
     return True
+
+
+# Progress statuses in the order a call goes through them; a late, out-of-order
+# callback may not move a call backwards.
+PROGRESS_ORDER = ("queued", "initiated", "ringing", "in-progress")
+
+
+def _update_open_call(call_sid: str, actions: list[Any], condition: Any = None) -> str | None:
+    """Apply `actions` to a call that exists and has not ended; its account id, or None."""
+    item = CallItem(keys.call_pk(call_sid), keys.META)
+    guard = CallItem.pk.exists() & CallItem.ended_at.does_not_exist()
+    try:
+        item.update(actions=actions, condition=guard if condition is None else guard & condition)
+    except UpdateError as err:
+        if condition_failed(err):
+            return None
+        raise
+    return item.account_id
 
 
 def finish_call(
@@ -76,41 +92,31 @@ def finish_call(
     finished (a retried callback) and nothing changed.
     """
     now = at or utcnow()
-    item = CallItem(keys.call_pk(call_sid), keys.META)
-    try:
-        item.update(
-            actions=[
-                CallItem.status.set(status),
-                CallItem.duration_seconds.set(duration_seconds),
-                CallItem.ended_at.set(now),
-                CallItem.updated_at.set(now),
-            ],
-            condition=CallItem.pk.exists() & CallItem.ended_at.does_not_exist(),
-        )
-    except UpdateError as err:
-        if _is_conditional_failure(err):
-            return None
-        raise
-    return item.account_id
+    return _update_open_call(
+        call_sid,
+        [
+            CallItem.status.set(status),
+            CallItem.duration_seconds.set(duration_seconds),
+            CallItem.ended_at.set(now),
+            CallItem.updated_at.set(now),
+        ],
+    )
 
 
 def note_progress(call_sid: str, status: str, at: datetime | None = None) -> str | None:
-    """Record an intermediate status (ringing, in-progress) unless the call already ended.
+    """Record a progress status (ringing, in-progress) if it moves the open call forward.
 
     Returns the call's account id, or None when nothing changed.
     """
+    earlier = PROGRESS_ORDER[: PROGRESS_ORDER.index(status)] if status in PROGRESS_ORDER else ()
+    if not earlier:
+        return None
     now = at or utcnow()
-    item = CallItem(keys.call_pk(call_sid), keys.META)
-    try:
-        item.update(
-            actions=[CallItem.status.set(status), CallItem.updated_at.set(now)],
-            condition=CallItem.pk.exists() & CallItem.ended_at.does_not_exist(),
-        )
-    except UpdateError as err:
-        if _is_conditional_failure(err):
-            return None
-        raise
-    return item.account_id
+    return _update_open_call(
+        call_sid,
+        [CallItem.status.set(status), CallItem.updated_at.set(now)],
+        CallItem.status.is_in(*earlier),
+    )
 
 
 def get_call(account_id: str, call_sid: str) -> CallItem | None:
@@ -136,7 +142,14 @@ def decode_cursor(cursor: str | None) -> dict[str, dict[str, str]] | None:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError) as err:
         raise ValueError("cursor is not valid") from err
-    if not isinstance(key, dict) or set(key) != {"pk", "sk", "gsi1pk", "gsi1sk"}:
+    if (
+        not isinstance(key, dict)
+        or set(key) != {"pk", "sk", "gsi1pk", "gsi1sk"}
+        or not all(
+            isinstance(v, dict) and list(v) == ["S"] and isinstance(v["S"], str)
+            for v in key.values()
+        )
+    ):
         raise ValueError("cursor is not valid")
     return key
 

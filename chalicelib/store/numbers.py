@@ -11,6 +11,7 @@ from chalicelib.clock import utcnow
 from chalicelib.config import get_settings
 from chalicelib.store import keys
 from chalicelib.store.cache import TTLCache
+from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import NumberLookupItem, TrackingNumberItem
 from chalicelib.store.tables import connection
 
@@ -28,9 +29,9 @@ class NumberRoute:
     greeting: str | None
 
 
-_route_cache: TTLCache[str, NumberRoute | None] = TTLCache(
-    ttl_seconds=get_settings().config_cache_seconds
-)
+# Only numbers that exist are cached: a number added a moment ago must ring at once
+# in every warm Lambda, not after a cached "not in service" expires.
+_route_cache: TTLCache[str, NumberRoute] = TTLCache(ttl_seconds=get_settings().config_cache_seconds)
 
 
 def add_tracking_number(
@@ -53,7 +54,9 @@ def add_tracking_number(
             tx.save(item, condition=TrackingNumberItem.pk.does_not_exist())
             tx.save(lookup, condition=NumberLookupItem.pk.does_not_exist())
     except TransactWriteError as err:
-        raise NumberTaken(e164) from err
+        if condition_failed(err):
+            raise NumberTaken(e164) from err
+        raise
     _route_cache.invalidate(e164)
     return item
 
@@ -61,7 +64,8 @@ def add_tracking_number(
 def list_tracking_numbers(account_id: str) -> list[TrackingNumberItem]:
     return list(
         TrackingNumberItem.query(
-            keys.account_pk(account_id), TrackingNumberItem.sk.startswith("NUM#")
+            keys.account_pk(account_id),
+            TrackingNumberItem.sk.startswith(keys.tracking_number_sk("")),
         )
     )
 
@@ -73,9 +77,9 @@ def route_for_number(e164: str) -> NumberRoute | None:
         return cached
     try:
         lookup = NumberLookupItem.get(keys.number_pk(e164), keys.META)
-        route: NumberRoute | None = NumberRoute(lookup.account_id, lookup.e164, lookup.greeting)
     except DoesNotExist:
-        route = None
+        return None
+    route = NumberRoute(lookup.account_id, lookup.e164, lookup.greeting)
     _route_cache.put(e164, route)
     return route
 

@@ -61,7 +61,9 @@ def put_user(account_id: str, user_id: str, email: str, role: str) -> UserItem:
 
 
 def list_users(account_id: str) -> list[UserItem]:
-    return list(UserItem.query(keys.account_pk(account_id), UserItem.sk.startswith("USER#")))
+    return list(
+        UserItem.query(keys.account_pk(account_id), UserItem.sk.startswith(keys.user_sk("")))
+    )
 
 
 def create_publisher(account_id: str, name: str, contact_email: str | None) -> PublisherItem:
@@ -88,5 +90,7 @@ def get_publisher(account_id: str, publisher_id: str) -> PublisherItem | None:
 
 def list_publishers(account_id: str) -> list[PublisherItem]:
     return list(
-        PublisherItem.query(keys.account_pk(account_id), PublisherItem.sk.startswith("PUB#"))
+        PublisherItem.query(
+            keys.account_pk(account_id), PublisherItem.sk.startswith(keys.publisher_sk(""))
+        )
     )

@@ -57,6 +57,13 @@ def absolute_url(path: str, settings: Settings | None = None) -> str:
     return settings.public_base_url + "/" + path.lstrip("/")
 
 
+def from_our_account(params: Mapping[str, str], settings: Settings | None = None) -> bool:
+    """When TWILIO_ACCOUNT_SID is set, the webhook must be about a call of that account."""
+    settings = settings or get_settings()
+    expected = settings.twilio_account_sid
+    return expected is None or params.get("AccountSid") == expected
+
+
 def is_signed(url: str, params: Mapping[str, str], signature: str | None, token: str) -> bool:
     if not signature:
         return False

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Blueprint, Response
 from pydantic import ValidationError
@@ -58,23 +59,37 @@ def voice_route(bp: Blueprint, path: str) -> Callable[[VoiceHandler], VoiceHandl
                 logger.warning("unreadable webhook body", extra={"reason": str(err)})
                 metrics.add_metric(name="VoiceBadRequest", unit=MetricUnit.Count, value=1)
                 return _twiml(twiml.fallback())
-            bind_call(call_sid=form.get("CallSid"))
             try:
                 token = signature.auth_token(settings)
-            except (signature.SignatureUnverifiable, BotoCoreError, ClientError) as err:
+            except (
+                signature.SignatureUnverifiable,
+                GetParameterError,
+                BotoCoreError,
+                ClientError,
+            ) as err:
                 # Without the token nothing is trusted or written, but the caller still
                 # hears a polite message rather than the CPaaS's application error.
                 logger.error("auth token unavailable", extra={"reason": str(err)})
                 return _twiml(twiml.fallback())
             url = signature.public_url(request, settings)
-            if not signature.is_signed(url, form, request.headers.get("x-twilio-signature"), token):
+            signed = signature.is_signed(
+                url, form, request.headers.get("x-twilio-signature"), token
+            )
+            if not signed or not signature.from_our_account(form, settings):
                 logger.warning("webhook signature rejected", extra={"url": url})
                 metrics.add_metric(name="VoiceSignatureRejected", unit=MetricUnit.Count, value=1)
                 return _forbidden()
+            # Only a verified request may name the call in our logs.
+            bind_call(call_sid=form.get("CallSid"))
             try:
                 return _twiml(handler(form, **uri))
-            except (BadWebhook, ValidationError) as err:
-                logger.warning("invalid webhook parameters", extra={"reason": str(err)})
+            except ValidationError as err:
+                # Field names only: the values are callers' phone numbers.
+                bad = sorted({".".join(map(str, e["loc"])) for e in err.errors()})
+                logger.warning("invalid webhook parameters", extra={"fields": bad})
+                metrics.add_metric(name="VoiceBadRequest", unit=MetricUnit.Count, value=1)
+            except BadWebhook as err:
+                logger.warning("invalid webhook", extra={"reason": str(err)})
                 metrics.add_metric(name="VoiceBadRequest", unit=MetricUnit.Count, value=1)
             except Exception:  # noqa: BLE001 - the caller must never hear an application error
                 logger.exception("voice handler failed; answering fallback TwiML")

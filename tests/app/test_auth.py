@@ -278,3 +278,28 @@ def test_unknown_api_keys_are_401(client: Client, presented: str | None) -> None
 
 def test_user_jwt_does_not_open_publisher_api(client: Client, admin_token: str) -> None:
     assert api(client, "GET", "/rtb/v1/me", admin_token).status_code == 401
+
+
+def test_unknown_key_ids_cannot_make_us_refetch_the_key_set_each_time(
+    client: Client, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.auth.tokens import get_verifier
+
+    verifier = get_verifier()
+    fetches = []
+    real_fetch = verifier._jwks.fetch_data
+
+    def counting_fetch() -> Any:
+        fetches.append(time.monotonic())
+        return real_fetch()
+
+    monkeypatch.setattr(verifier._jwks, "fetch_data", counting_fetch)
+    monkeypatch.setattr(verifier, "_refetched_at", float("-inf"))
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    # When ten tokens arrive, each naming a key id the pool never had
+    for n in range(10):
+        forged = jwt.encode(claims(platform), other, algorithm="RS256", headers={"kid": f"k{n}"})
+        assert api(client, "GET", "/api/v1/me", forged).status_code == 401
+    # Then the key set was fetched again once at most, and good tokens still work
+    assert len(fetches) <= 1
+    assert status(client, "/api/v1/me", token(claims(platform))) == 200

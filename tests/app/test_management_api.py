@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
+from datetime import UTC, datetime
 
 import pytest
 from chalice.test import Client
@@ -90,10 +93,11 @@ def test_tracking_numbers_are_validated_owned_and_unique(
 def test_call_log_pages_newest_first_and_stays_in_its_tenant(
     client: Client, admin_token: str, other_tenant: Tenant
 ) -> None:
-    # Given three calls of another account today
+    # Given three calls of another account on one day
     sids = []
     for n in range(3):
         sid = "CA" + secrets.token_hex(16)
+        at = datetime(2026, 3, 14, 15, 9, n, tzinfo=UTC)
         call_store.record_new_call(
             call_store.NewCall(
                 sid,
@@ -103,26 +107,31 @@ def test_call_log_pages_newest_first_and_stays_in_its_tenant(
                 "+18005550111",
                 "ringing",
                 {},
-            )
+            ),
+            at=at,
         )
         sids.append(sid)
     # When its admin pages through them two at a time
-    first = api(client, "GET", "/api/v1/calls?limit=2", other_tenant.admin_token).json_body
+    day = "day=2026-03-14"
+    first = api(client, "GET", f"/api/v1/calls?{day}&limit=2", other_tenant.admin_token).json_body
     second = api(
-        client, "GET", f"/api/v1/calls?limit=2&cursor={first['cursor']}", other_tenant.admin_token
+        client,
+        "GET",
+        f"/api/v1/calls?{day}&limit=2&cursor={first['cursor']}",
+        other_tenant.admin_token,
     ).json_body
     listed = [c["call_sid"] for c in first["calls"] + second["calls"]]
     # Then they come newest first, once each
     assert listed == list(reversed(sids))
     # And the demo admin sees none of them, and cannot open one
-    mine = api(client, "GET", "/api/v1/calls?limit=200", admin_token).json_body["calls"]
+    mine = api(client, "GET", f"/api/v1/calls?{day}&limit=200", admin_token).json_body["calls"]
     assert not set(sids) & {c["call_sid"] for c in mine}
     assert api(client, "GET", f"/api/v1/calls/{sids[0]}", admin_token).status_code == 404
     assert (
         api(client, "GET", f"/api/v1/calls/{sids[0]}", other_tenant.admin_token).status_code == 200
     )
     # nor reuse the other tenant's cursor against its own partition
-    stolen = api(client, "GET", f"/api/v1/calls?limit=2&cursor={first['cursor']}", admin_token)
+    stolen = api(client, "GET", f"/api/v1/calls?{day}&cursor={first['cursor']}", admin_token)
     assert stolen.status_code == 400
 
 
@@ -132,7 +141,22 @@ def test_call_log_pages_newest_first_and_stays_in_its_tenant(
         ("day=21-11-2026", "day"),
         ("limit=0", "limit"),
         ("limit=abc", "limit"),
+        ("limit=%C2%B2", "limit"),  # a superscript two is a digit to str.isdigit()
         ("cursor=%%%", "cursor"),
+        (
+            "cursor="
+            + base64.urlsafe_b64encode(
+                json.dumps({"pk": "x", "sk": "y", "gsi1pk": "z", "gsi1sk": "w"}).encode()
+            ).decode(),
+            "cursor",
+        ),
+        (
+            "cursor="
+            + base64.urlsafe_b64encode(
+                json.dumps({k: {"N": "1"} for k in ("pk", "sk", "gsi1pk", "gsi1sk")}).encode()
+            ).decode(),
+            "cursor",
+        ),
     ],
 )
 def test_bad_call_log_queries_name_the_parameter(
@@ -175,3 +199,27 @@ def test_openapi_document_is_valid_and_matches_the_routes(
     }
     routed = {(path, method) for path, methods in platform.app.routes.items() for method in methods}
     assert documented == routed
+
+
+def test_a_password_the_pool_refuses_is_a_400_on_that_field_and_leaves_no_login(
+    client: Client, admin_token: str
+) -> None:
+    # Cognito's default policy wants upper case, lower case, digits and symbols
+    reply = api(
+        client,
+        "POST",
+        "/api/v1/users",
+        admin_token,
+        {"email": "weak@demo.example.com", "password": "alllowercaseletters", "role": "agent"},
+    )
+    assert reply.status_code == 400
+    assert set(reply.json_body["fields"]) == {"password"}
+    # The email is free again: nothing half-made was left behind
+    retry = api(
+        client,
+        "POST",
+        "/api/v1/users",
+        admin_token,
+        {"email": "weak@demo.example.com", "password": "Strong-enough-1", "role": "agent"},
+    )
+    assert retry.status_code == 201

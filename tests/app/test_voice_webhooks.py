@@ -155,14 +155,91 @@ def test_bad_parameters_get_fallback_twiml_and_write_nothing(
     assert stored(sid) is None
 
 
-def test_withheld_caller_id_is_accepted_as_anonymous(client: Client, platform: Platform) -> None:
+@pytest.mark.parametrize(
+    ("caller", "recorded"),
+    [
+        ("Anonymous", "anonymous"),
+        ("+266696687", "anonymous"),  # Twilio's placeholder for an anonymous caller
+        ("+7378742833", "anonymous"),  # ... for a restricted one
+        ("client:agent_7", "client:agent_7"),  # a browser client of ours
+        ("sip:1001@edge.example.com", "sip:1001@edge.example.com"),
+    ],
+)
+def test_withheld_and_client_callers_are_accepted(
+    client: Client, platform: Platform, caller: str, recorded: str
+) -> None:
     sid = new_sid()
     root = twiml(
-        post_signed(client, platform, "/voice/inbound", call_params(sid, "Anonymous", DEMO_NUMBER))
+        post_signed(client, platform, "/voice/inbound", call_params(sid, caller, DEMO_NUMBER))
     )
     assert not is_fallback(root)
     item = stored(sid)
-    assert item is not None and item.from_number == "anonymous"
+    assert item is not None
+    assert item.from_number == recorded
+
+
+def test_auth_token_unavailable_gets_fallback_and_writes_nothing(
+    client: Client, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from chalicelib.config import get_settings
+    from chalicelib.voice import webhook
+
+    # Given the token's SSM parameter cannot be read
+    broken = dataclasses.replace(
+        get_settings(), twilio_auth_token=None, twilio_auth_token_param="/ppc/missing/token"
+    )
+    monkeypatch.setattr(webhook, "get_settings", lambda: broken)
+    sid = new_sid()
+    reply = post_signed(
+        client, platform, "/voice/inbound", call_params(sid, "+14155550138", DEMO_NUMBER)
+    )
+    # Then the caller hears the fallback (not a 5xx) and nothing is recorded
+    assert is_fallback(twiml(reply))
+    assert stored(sid) is None
+
+
+def test_webhook_for_another_cpaas_account_is_refused(
+    client: Client, platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from chalicelib.config import get_settings
+    from chalicelib.voice import webhook
+
+    ours = dataclasses.replace(get_settings(), twilio_account_sid="AC" + "9" * 32)
+    monkeypatch.setattr(webhook, "get_settings", lambda: ours)
+    sid = new_sid()
+    params = call_params(sid, "+14155550139", DEMO_NUMBER)  # AccountSid AC000...
+    assert post_signed(client, platform, "/voice/inbound", params).status_code == 403
+    assert stored(sid) is None
+    mine = {**params, "AccountSid": "AC" + "9" * 32}
+    assert not is_fallback(twiml(post_signed(client, platform, "/voice/inbound", mine)))
+
+
+def test_a_number_added_after_a_miss_rings_at_once(
+    client: Client, platform: Platform, admin_token: str
+) -> None:
+    from tests.app.conftest import api
+
+    number = "+18005550177"
+    first = twiml(
+        post_signed(
+            client, platform, "/voice/inbound", call_params(new_sid(), "+14155550140", number)
+        )
+    )
+    assert "not in service" in (first.find("Say").text or "")  # type: ignore[union-attr]
+    added = api(
+        client, "POST", "/api/v1/numbers", admin_token, {"number": number, "greeting": "Hi there"}
+    )
+    assert added.status_code == 201
+    sid = new_sid()
+    second = twiml(
+        post_signed(client, platform, "/voice/inbound", call_params(sid, "+14155550140", number))
+    )
+    assert second.find("Say").text == "Hi there"  # type: ignore[union-attr]
+    assert stored(sid) is not None
 
 
 def test_call_to_a_number_nobody_owns_hears_not_in_service(
@@ -268,21 +345,50 @@ def test_progress_status_then_final(client: Client, platform: Platform) -> None:
     assert stored(sid).status == "busy"  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize(
-    "params",
-    [
-        {"CallSid": "CA" + "1" * 32, "CallStatus": "completed", "CallDuration": "10"},
-        {"CallSid": "CA" + "2" * 32, "CallStatus": "exploded"},
-        {"CallSid": "CA" + "3" * 32, "CallStatus": "completed", "CallDuration": "-4"},
-    ],
-    ids=["unknown-call", "unknown-status", "negative-duration"],
-)
-def test_status_callbacks_that_cannot_apply_change_nothing(
-    client: Client, platform: Platform, params: dict[str, str]
+def test_status_callback_for_an_unknown_call_writes_nothing(
+    client: Client, platform: Platform
 ) -> None:
-    root = twiml(post_signed(client, platform, "/voice/status", params))
-    assert root.tag == "Response"
-    assert stored(params["CallSid"]) is None
+    sid = new_sid()
+    done = {"CallSid": sid, "CallStatus": "completed", "CallDuration": "10"}
+    assert twiml(post_signed(client, platform, "/voice/status", done)).tag == "Response"
+    assert stored(sid) is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"CallStatus": "exploded"}, {"CallDuration": "-4"}, {"CallDuration": "ten"}],
+    ids=["unknown-status", "negative-duration", "non-numeric-duration"],
+)
+def test_invalid_status_callbacks_change_nothing(
+    client: Client, platform: Platform, change: dict[str, str]
+) -> None:
+    sid = new_sid()
+    twiml(
+        post_signed(
+            client, platform, "/voice/inbound", call_params(sid, "+14155550136", DEMO_NUMBER)
+        )
+    )
+    before = stored(sid)
+    bad = {"CallSid": sid, "CallStatus": "completed", "CallDuration": "10", **change}
+    assert is_fallback(twiml(post_signed(client, platform, "/voice/status", bad)))
+    after = stored(sid)
+    assert before is not None and after is not None
+    assert (after.status, after.ended_at, after.updated_at) == ("ringing", None, before.updated_at)
+
+
+def test_late_progress_callback_does_not_move_a_call_backwards(
+    client: Client, platform: Platform
+) -> None:
+    sid = new_sid()
+    twiml(
+        post_signed(
+            client, platform, "/voice/inbound", call_params(sid, "+14155550137", DEMO_NUMBER)
+        )
+    )
+    progress = {"CallSid": sid, "CallStatus": "in-progress"}
+    twiml(post_signed(client, platform, "/voice/status", progress))
+    twiml(post_signed(client, platform, "/voice/status", {"CallSid": sid, "CallStatus": "ringing"}))
+    assert stored(sid).status == "in-progress"  # type: ignore[union-attr]
 
 
 def test_fallback_url_answers_polite_message(client: Client, platform: Platform) -> None:

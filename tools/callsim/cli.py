@@ -21,7 +21,7 @@ from tools.callsim.model import (
     ScriptError,
     Speech,
 )
-from tools.callsim.simulator import ANSWER, CallSimulator
+from tools.callsim.simulator import ANSWER, DEFAULT_ACCOUNT_SID, CallSimulator
 from tools.callsim.transcript import Transcript
 from tools.callsim.twiml import TwimlError
 
@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--public-base-url",
         help="URL prefix signatures are computed over (default: $PUBLIC_BASE_URL, else --url)",
+    )
+    parser.add_argument(
+        "--account-sid", help="AccountSid to send (default: $TWILIO_ACCOUNT_SID, else a fixed one)"
     )
     parser.add_argument("--voice-path", default="/voice/inbound")
     parser.add_argument("--status-path", default="/voice/status")
@@ -127,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.url,
         token,
         public_base_url=public_base_url,
+        account_sid=args.account_sid or os.environ.get("TWILIO_ACCOUNT_SID") or DEFAULT_ACCOUNT_SID,
         voice_path=args.voice_path,
         status_path=None if args.no_status_callback else args.status_path,
         max_documents=args.max_documents,
