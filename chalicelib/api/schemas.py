@@ -55,7 +55,21 @@ class CreateApiKeyRequest(Strict):
     label: Annotated[str, Field(max_length=120)] | None = None
 
 
-class CreateTrackingNumberRequest(Strict):
+Ref = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class NumberAttributionRequest(Strict):
+    campaign_id: Ref | None = None
+    publisher_id: Ref | None = None
+    source: Annotated[str, Field(max_length=80)] | None = None
+
+
+class CreateTrackingNumberRequest(NumberAttributionRequest):
     number: E164
     friendly_name: Annotated[str, Field(max_length=120)] | None = None
     greeting: Annotated[str, Field(max_length=500)] | None = None
+
+
+class PurchaseNumberRequest(NumberAttributionRequest):
+    number: E164
+    friendly_name: Annotated[str, Field(max_length=120)] | None = None

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import MapAttribute
-
+from chalicelib.store.calls import tags_of
 from chalicelib.store.models import (
     AccountItem,
     ApiKeyItem,
@@ -14,11 +13,6 @@ from chalicelib.store.models import (
     TrackingNumberItem,
     UserItem,
 )
-
-
-def _plain(value: Any) -> dict[str, Any]:
-    # A raw MapAttribute loads as an attribute container, a fresh one as a dict.
-    return dict(value.as_dict() if isinstance(value, MapAttribute) else value or {})  # type: ignore[no-untyped-call]
 
 
 def account(item: AccountItem) -> dict[str, Any]:
@@ -64,6 +58,10 @@ def tracking_number(item: TrackingNumberItem) -> dict[str, Any]:
         "number": item.e164,
         "friendly_name": item.friendly_name,
         "greeting": item.greeting,
+        "campaign_id": item.campaign_id,
+        "publisher_id": item.publisher_id,
+        "source": item.source,
+        "pool_id": item.pool_id,
         "created_at": item.created_at.isoformat(),
     }
 
@@ -80,5 +78,5 @@ def call(item: CallItem) -> dict[str, Any]:
         "duration_seconds": int(item.duration_seconds)
         if item.duration_seconds is not None
         else None,
-        "tags": _plain(item.tags),
+        "tags": tags_of(item),
     }

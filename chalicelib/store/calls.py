@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.clock import utcnow
@@ -35,13 +36,16 @@ class CallPage:
     cursor: str | None
 
 
-def record_new_call(call: NewCall, at: datetime | None = None) -> bool:
-    """Write the call record once; a retried webhook for the same call changes nothing.
+def tags_of(item: CallItem) -> dict[str, str]:
+    """A call's tags as a plain dict (a loaded MapAttribute or a fresh dict)."""
+    tags = item.tags
+    if isinstance(tags, MapAttribute):
+        return {str(k): str(v) for k, v in tags.as_dict().items()}  # type: ignore[no-untyped-call]
+    return dict(tags or {})
 
-    Returns True when this request created the record.
-    """
-    now = at or utcnow()
-    item = CallItem(
+
+def new_call_item(call: NewCall, now: datetime) -> CallItem:
+    return CallItem(
         keys.call_pk(call.call_sid),
         keys.META,
         account_id=call.account_id,
@@ -56,6 +60,14 @@ def record_new_call(call: NewCall, at: datetime | None = None) -> bool:
         gsi1pk=keys.calls_by_day_pk(call.account_id, keys.day_of(now)),
         gsi1sk=f"{now.isoformat()}#{call.call_sid}",
     )
+
+
+def record_new_call(call: NewCall, at: datetime | None = None) -> bool:
+    """Write the call record once; a retried webhook for the same call changes nothing.
+
+    Returns True when this request created the record.
+    """
+    item = new_call_item(call, at or utcnow())
     try:
         item.save(condition=CallItem.pk.does_not_exist())
     except PutError as err:

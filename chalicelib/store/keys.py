@@ -43,6 +43,15 @@ def tracking_number_sk(e164: str) -> str:
     return f"NUM#{e164}"
 
 
+def counter_pk(account_id: str, kind: str, owner_id: str) -> str:
+    """`ACCT#<a>#TGT#<t>` / `ACCT#<a>#BUY#<b>` / `ACCT#<a>#CAMP#<c>`: an owner's counters."""
+    return f"{account_pk(account_id)}#{kind}#{owner_id}"
+
+
+def caller_seen_sk(e164: str) -> str:
+    return f"CALLER#{e164}"
+
+
 def call_pk(call_sid: str) -> str:
     return f"CALL#{call_sid}"
 

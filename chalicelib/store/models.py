@@ -6,6 +6,8 @@ from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
     MapAttribute,
     NumberAttribute,
     TTLAttribute,
@@ -90,6 +92,7 @@ class PublisherItem(AppItem):
     publisher_id = UnicodeAttribute()
     name = UnicodeAttribute()
     contact_email = UnicodeAttribute(null=True)
+    payout_overrides = JSONAttribute(null=True)
     created_at = UTCDateTimeAttribute()
 
 
@@ -125,16 +128,100 @@ class TrackingNumberItem(AppItem):
     e164 = UnicodeAttribute()
     friendly_name = UnicodeAttribute(null=True)
     greeting = UnicodeAttribute(null=True)
+    campaign_id = UnicodeAttribute(null=True)
+    publisher_id = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    pool_id = UnicodeAttribute(null=True)
+    cpaas_sid = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
 
 
 class NumberLookupItem(AppItem):
-    """`NUM#<e164>` / `META`: entry point from a dialled number (`To`) to its account."""
+    """`NUM#<e164>` / `META`: entry point from a dialled number (`To`) to its account.
+
+    Carries the attribution the inbound webhook needs, so a call costs no second read.
+    """
 
     Meta = _AppMeta
     account_id = UnicodeAttribute()
     e164 = UnicodeAttribute()
     greeting = UnicodeAttribute(null=True)
+    campaign_id = UnicodeAttribute(null=True)
+    publisher_id = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    pool_id = UnicodeAttribute(null=True)
+
+
+class CampaignItem(AppItem):
+    """`ACCT#<account>` / `CAMP#<campaign>`: what to do with a campaign's calls.
+
+    `settings` holds the validated campaign body (routing plan, conversion rule, prices,
+    IVR, blocklist...) as JSON, so one GetItem loads all of it.
+    """
+
+    Meta = _AppMeta
+    account_id = UnicodeAttribute()
+    campaign_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    status = UnicodeAttribute(default="active")
+    settings = JSONAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class BuyerItem(AppItem):
+    """`ACCT#<account>` / `BUY#<buyer>`: who pays for calls; caps shared by its targets."""
+
+    Meta = _AppMeta
+    account_id = UnicodeAttribute()
+    buyer_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    settings = JSONAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class TargetItem(AppItem):
+    """`ACCT#<account>` / `TGT#<target>`: a phone (number or SIP URI) of a buyer."""
+
+    Meta = _AppMeta
+    account_id = UnicodeAttribute()
+    target_id = UnicodeAttribute()
+    buyer_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    settings = JSONAttribute()
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class PoolItem(AppItem):
+    """`ACCT#<account>` / `POOL#<pool>`: a named set of tracking numbers."""
+
+    Meta = _AppMeta
+    account_id = UnicodeAttribute()
+    pool_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    campaign_id = UnicodeAttribute()
+    publisher_id = UnicodeAttribute(null=True)
+    numbers = ListAttribute(of=UnicodeAttribute, default=list)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+
+
+class CounterItem(AppItem):
+    """`ACCT#<a>#TGT#<t>` or `ACCT#<a>#BUY#<b>` / `CONC`, `H#<hour>`, `D#<day>`, `M#<month>`,
+    `T`; also `ACCT#<a>#CAMP#<c>` / `RR` (round robin): counts changed only by
+    conditional updates."""
+
+    Meta = _AppMeta
+    n = NumberAttribute(default=0)
+
+
+class CallerSeenItem(AppItem):
+    """`ACCT#<a>#CAMP#<c>` / `CALLER#<e164>`: when a caller last called (duplicate window)."""
+
+    Meta = _AppMeta
+    last_call_at = NumberAttribute()
 
 
 class CallItem(AppItem):
@@ -153,6 +240,19 @@ class CallItem(AppItem):
     duration_seconds = NumberAttribute(null=True)
     tags: MapAttribute[str, Any] = MapAttribute(default=dict)
     by_account_day = ByAccountDay()
+    # Attribution and routing (set on arrival; updated by dial results and the final status).
+    campaign_id = UnicodeAttribute(null=True)
+    publisher_id = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)
+    duplicate = BooleanAttribute(default=False)
+    routing = JSONAttribute(null=True)
+    attempt = NumberAttribute(default=0)  # routing step; callbacks are conditioned on it
+    target_id = UnicodeAttribute(null=True)
+    buyer_id = UnicodeAttribute(null=True)
+    connected_seconds = NumberAttribute(null=True)
+    converted = BooleanAttribute(null=True)
+    revenue_cents = NumberAttribute(null=True)
+    payout_cents = NumberAttribute(null=True)
 
 
 ALL_MODELS: tuple[type[AppItem], ...] = (
@@ -165,4 +265,10 @@ ALL_MODELS: tuple[type[AppItem], ...] = (
     TrackingNumberItem,
     NumberLookupItem,
     CallItem,
+    CampaignItem,
+    BuyerItem,
+    TargetItem,
+    PoolItem,
+    CounterItem,
+    CallerSeenItem,
 )

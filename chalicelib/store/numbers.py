@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
@@ -27,6 +28,10 @@ class NumberRoute:
     account_id: str
     e164: str
     greeting: str | None
+    campaign_id: str | None = None
+    publisher_id: str | None = None
+    source: str | None = None
+    pool_id: str | None = None
 
 
 # Only numbers that exist are cached: a number added a moment ago must ring at once
@@ -34,9 +39,30 @@ class NumberRoute:
 _route_cache: TTLCache[str, NumberRoute] = TTLCache(ttl_seconds=get_settings().config_cache_seconds)
 
 
+@dataclass(frozen=True)
+class Attribution:
+    """Where a number's calls go and who gets credit for them."""
+
+    campaign_id: str | None = None
+    publisher_id: str | None = None
+    source: str | None = None
+    pool_id: str | None = None
+
+
 def add_tracking_number(
-    account_id: str, e164: str, friendly_name: str | None = None, greeting: str | None = None
+    account_id: str,
+    e164: str,
+    friendly_name: str | None = None,
+    greeting: str | None = None,
+    attribution: Attribution = Attribution(),
+    cpaas_sid: str | None = None,
 ) -> TrackingNumberItem:
+    fields: dict[str, Any] = {
+        "campaign_id": attribution.campaign_id,
+        "publisher_id": attribution.publisher_id,
+        "source": attribution.source,
+        "pool_id": attribution.pool_id,
+    }
     item = TrackingNumberItem(
         keys.account_pk(account_id),
         keys.tracking_number_sk(e164),
@@ -44,10 +70,17 @@ def add_tracking_number(
         e164=e164,
         friendly_name=friendly_name,
         greeting=greeting,
+        cpaas_sid=cpaas_sid,
         created_at=utcnow(),
+        **fields,
     )
     lookup = NumberLookupItem(
-        keys.number_pk(e164), keys.META, account_id=account_id, e164=e164, greeting=greeting
+        keys.number_pk(e164),
+        keys.META,
+        account_id=account_id,
+        e164=e164,
+        greeting=greeting,
+        **fields,
     )
     try:
         with TransactWrite(connection=connection()) as tx:
@@ -57,6 +90,42 @@ def add_tracking_number(
         if condition_failed(err):
             raise NumberTaken(e164) from err
         raise
+    _route_cache.invalidate(e164)
+    return item
+
+
+def get_tracking_number(account_id: str, e164: str) -> TrackingNumberItem | None:
+    try:
+        return TrackingNumberItem.get(keys.account_pk(account_id), keys.tracking_number_sk(e164))
+    except DoesNotExist:
+        return None
+
+
+def assign(account_id: str, e164: str, attribution: Attribution) -> TrackingNumberItem | None:
+    """Point a number of this account at a campaign/publisher/source/pool (both items at once)."""
+    item = get_tracking_number(account_id, e164)
+    if item is None:
+        return None
+    values = {
+        "campaign_id": attribution.campaign_id,
+        "publisher_id": attribution.publisher_id,
+        "source": attribution.source,
+        "pool_id": attribution.pool_id,
+    }
+    lookup = NumberLookupItem(keys.number_pk(e164), keys.META)
+    with TransactWrite(connection=connection()) as tx:
+        tx.update(
+            item,
+            actions=[getattr(TrackingNumberItem, k).set(v) for k, v in values.items()],
+            condition=TrackingNumberItem.account_id == account_id,
+        )
+        tx.update(
+            lookup,
+            actions=[getattr(NumberLookupItem, k).set(v) for k, v in values.items()],
+            condition=NumberLookupItem.account_id == account_id,
+        )
+    for key, value in values.items():
+        setattr(item, key, value)
     _route_cache.invalidate(e164)
     return item
 
@@ -79,7 +148,15 @@ def route_for_number(e164: str) -> NumberRoute | None:
         lookup = NumberLookupItem.get(keys.number_pk(e164), keys.META)
     except DoesNotExist:
         return None
-    route = NumberRoute(lookup.account_id, lookup.e164, lookup.greeting)
+    route = NumberRoute(
+        lookup.account_id,
+        lookup.e164,
+        lookup.greeting,
+        lookup.campaign_id,
+        lookup.publisher_id,
+        lookup.source,
+        lookup.pool_id,
+    )
     _route_cache.put(e164, route)
     return route
 

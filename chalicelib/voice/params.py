@@ -62,3 +62,39 @@ class StatusParams(BaseModel):
         ),
     ]
     call_duration: Annotated[int, Field(alias="CallDuration", ge=0, le=86_400)] = 0
+
+
+class DialResultParams(BaseModel):
+    """The `<Dial action>` request: how the dialled leg ended."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    call_sid: CallSid = Field(alias="CallSid")
+    call_status: str = Field(alias="CallStatus", default="in-progress")
+    dial_call_status: Annotated[
+        str,
+        Field(
+            alias="DialCallStatus", pattern=r"^(completed|answered|busy|no-answer|failed|canceled)$"
+        ),
+    ]
+    dial_call_duration: Annotated[int, Field(alias="DialCallDuration", ge=0, le=86_400)] = 0
+
+
+class GatherParams(BaseModel):
+    """A `<Gather action>` request: keys pressed or words said."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    call_sid: CallSid = Field(alias="CallSid")
+    digits: Annotated[str, Field(alias="Digits", max_length=64)] = ""
+    speech: Annotated[str, Field(alias="SpeechResult", max_length=1000)] = ""
+
+
+class WhisperParams(BaseModel):
+    """The answering party's leg of a simultaneous offer (whisper and its key press)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    parent_call_sid: CallSid = Field(alias="ParentCallSid")
+    to: str = Field(alias="To", max_length=256)
+    digits: Annotated[str, Field(alias="Digits", max_length=64)] = ""

@@ -18,10 +18,10 @@ from chalicelib.voice import signature, twiml
 from chalicelib.voice.params import BadWebhook, parse_form
 
 FORM = "application/x-www-form-urlencoded"
-VoiceHandler = Callable[..., VoiceResponse]
+VoiceHandler = Callable[..., VoiceResponse | str]
 
 
-def _twiml(document: VoiceResponse) -> Response:
+def _twiml(document: VoiceResponse | str) -> Response:
     return Response(body=str(document), status_code=200, headers={"Content-Type": "text/xml"})
 
 

@@ -1,0 +1,250 @@
+"""Campaigns, buyers, targets and pools: the routing configuration of an account (admin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Blueprint, Response
+
+from chalicelib.api.catalog_schemas import (
+    BuyerBody,
+    CampaignBody,
+    PoolBody,
+    TargetBody,
+    stored,
+)
+from chalicelib.api.http import ApiError, json_response, not_found, parse_body, user_view
+from chalicelib.auth.roles import Principal, Role
+from chalicelib.store import catalog, numbers, tenants
+from chalicelib.store.models import BuyerItem, CampaignItem, PoolItem, TargetItem
+
+bp = Blueprint(__name__)
+
+
+def _unknown(field: str, what: str) -> ApiError:
+    # Another tenant's id is reported exactly like an id that does not exist.
+    return ApiError(
+        400, "validation_error", "request has invalid fields", {field: f"unknown {what}"}
+    )
+
+
+def _view(item: CampaignItem | BuyerItem | TargetItem) -> dict[str, Any]:
+    ids = {
+        CampaignItem: "campaign_id",
+        BuyerItem: "buyer_id",
+        TargetItem: "target_id",
+    }
+    body: dict[str, Any] = {
+        "id": getattr(item, ids[type(item)]),
+        **item.settings,
+        "name": item.name,
+        "created_at": item.created_at.isoformat(),
+        "updated_at": item.updated_at.isoformat(),
+    }
+    if isinstance(item, CampaignItem):
+        body["status"] = item.status
+        body["plan"] = [{k: v for k, v in e.items() if k != "buyer_id"} for e in body["plan"]]
+    return body
+
+
+def _campaign_settings(account_id: str, body: CampaignBody) -> dict[str, Any]:
+    """The stored campaign: the plan gets each target's buyer, so routing loads in one batch."""
+    settings = stored(body, exclude={"name", "status"})
+    for index, entry in enumerate(settings["plan"]):
+        target = catalog.get(TargetItem, account_id, entry["target_id"])
+        if target is None:
+            raise _unknown(f"plan.{index}.target_id", "target")
+        entry["buyer_id"] = target.buyer_id
+    return settings
+
+
+# --- campaigns -------------------------------------------------------------------------------
+
+
+@bp.route("/campaigns", methods=["GET"])
+@user_view(bp, Role.AGENT)
+def list_campaigns(principal: Principal) -> Response:
+    items = catalog.list_all(CampaignItem, principal.account_id)
+    return json_response({"campaigns": [_view(c) for c in items]})
+
+
+@bp.route("/campaigns", methods=["POST"])
+@user_view(bp, Role.ADMIN)
+def create_campaign(principal: Principal) -> Response:
+    body = parse_body(bp.current_request, CampaignBody)
+    settings = _campaign_settings(principal.account_id, body)
+    item = catalog.create(
+        CampaignItem, principal.account_id, body.name, status=body.status, settings=settings
+    )
+    return json_response({"campaign": _view(item)}, 201)
+
+
+@bp.route("/campaigns/{campaign_id}", methods=["GET"])
+@user_view(bp, Role.AGENT)
+def get_campaign(principal: Principal, campaign_id: str) -> Response:
+    item = catalog.get(CampaignItem, principal.account_id, campaign_id)
+    if item is None:
+        raise not_found("campaign")
+    return json_response({"campaign": _view(item)})
+
+
+@bp.route("/campaigns/{campaign_id}", methods=["PUT"])
+@user_view(bp, Role.ADMIN)
+def replace_campaign(principal: Principal, campaign_id: str) -> Response:
+    body = parse_body(bp.current_request, CampaignBody)
+    item = catalog.get(CampaignItem, principal.account_id, campaign_id)
+    if item is None:
+        raise not_found("campaign")
+    settings = _campaign_settings(principal.account_id, body)
+    item = catalog.replace(item, body.name, status=body.status, settings=settings)
+    return json_response({"campaign": _view(item)})
+
+
+# --- buyers ----------------------------------------------------------------------------------
+
+
+@bp.route("/buyers", methods=["GET"])
+@user_view(bp, Role.AGENT)
+def list_buyers(principal: Principal) -> Response:
+    items = catalog.list_all(BuyerItem, principal.account_id)
+    return json_response({"buyers": [_view(b) for b in items]})
+
+
+@bp.route("/buyers", methods=["POST"])
+@user_view(bp, Role.ADMIN)
+def create_buyer(principal: Principal) -> Response:
+    body = parse_body(bp.current_request, BuyerBody)
+    item = catalog.create(
+        BuyerItem, principal.account_id, body.name, settings=stored(body, exclude={"name"})
+    )
+    return json_response({"buyer": _view(item)}, 201)
+
+
+@bp.route("/buyers/{buyer_id}", methods=["GET"])
+@user_view(bp, Role.AGENT)
+def get_buyer(principal: Principal, buyer_id: str) -> Response:
+    item = catalog.get(BuyerItem, principal.account_id, buyer_id)
+    if item is None:
+        raise not_found("buyer")
+    return json_response({"buyer": _view(item)})
+
+
+@bp.route("/buyers/{buyer_id}", methods=["PUT"])
+@user_view(bp, Role.ADMIN)
+def replace_buyer(principal: Principal, buyer_id: str) -> Response:
+    body = parse_body(bp.current_request, BuyerBody)
+    item = catalog.get(BuyerItem, principal.account_id, buyer_id)
+    if item is None:
+        raise not_found("buyer")
+    item = catalog.replace(item, body.name, settings=stored(body, exclude={"name"}))
+    return json_response({"buyer": _view(item)})
+
+
+# --- targets ---------------------------------------------------------------------------------
+
+
+@bp.route("/targets", methods=["GET"])
+@user_view(bp, Role.AGENT)
+def list_targets(principal: Principal) -> Response:
+    items = catalog.list_all(TargetItem, principal.account_id)
+    return json_response({"targets": [_view(t) for t in items]})
+
+
+def _target_fields(account_id: str, body: TargetBody) -> dict[str, Any]:
+    if catalog.get(BuyerItem, account_id, body.buyer_id) is None:
+        raise _unknown("buyer_id", "buyer")
+    return {"buyer_id": body.buyer_id, "settings": stored(body, exclude={"name", "buyer_id"})}
+
+
+@bp.route("/targets", methods=["POST"])
+@user_view(bp, Role.ADMIN)
+def create_target(principal: Principal) -> Response:
+    body = parse_body(bp.current_request, TargetBody)
+    fields = _target_fields(principal.account_id, body)
+    item = catalog.create(TargetItem, principal.account_id, body.name, **fields)
+    return json_response({"target": _view(item) | {"buyer_id": item.buyer_id}}, 201)
+
+
+@bp.route("/targets/{target_id}", methods=["GET"])
+@user_view(bp, Role.AGENT)
+def get_target(principal: Principal, target_id: str) -> Response:
+    item = catalog.get(TargetItem, principal.account_id, target_id)
+    if item is None:
+        raise not_found("target")
+    return json_response({"target": _view(item) | {"buyer_id": item.buyer_id}})
+
+
+@bp.route("/targets/{target_id}", methods=["PUT"])
+@user_view(bp, Role.ADMIN)
+def replace_target(principal: Principal, target_id: str) -> Response:
+    body = parse_body(bp.current_request, TargetBody)
+    item = catalog.get(TargetItem, principal.account_id, target_id)
+    if item is None:
+        raise not_found("target")
+    if body.buyer_id != item.buyer_id:
+        # Campaign plans carry each target's buyer; moving a target would leave them stale.
+        raise ApiError(
+            400,
+            "validation_error",
+            "request has invalid fields",
+            {"buyer_id": "a target cannot move to another buyer"},
+        )
+    item = catalog.replace(item, body.name, **_target_fields(principal.account_id, body))
+    return json_response({"target": _view(item) | {"buyer_id": item.buyer_id}})
+
+
+# --- pools -----------------------------------------------------------------------------------
+
+
+def _pool_view(item: PoolItem) -> dict[str, Any]:
+    return {
+        "id": item.pool_id,
+        "name": item.name,
+        "campaign_id": item.campaign_id,
+        "publisher_id": item.publisher_id,
+        "numbers": list(item.numbers),
+        "created_at": item.created_at.isoformat(),
+    }
+
+
+@bp.route("/pools", methods=["GET"])
+@user_view(bp, Role.AGENT)
+def list_pools(principal: Principal) -> Response:
+    items = catalog.list_all(PoolItem, principal.account_id)
+    return json_response({"pools": [_pool_view(p) for p in items]})
+
+
+@bp.route("/pools", methods=["POST"])
+@user_view(bp, Role.ADMIN)
+def create_pool(principal: Principal) -> Response:
+    body = parse_body(bp.current_request, PoolBody)
+    account_id = principal.account_id
+    if catalog.get(CampaignItem, account_id, body.campaign_id) is None:
+        raise _unknown("campaign_id", "campaign")
+    if body.publisher_id and tenants.get_publisher(account_id, body.publisher_id) is None:
+        raise _unknown("publisher_id", "publisher")
+    owned = {n.e164 for n in numbers.list_tracking_numbers(account_id)}
+    for index, number in enumerate(body.numbers):
+        if number not in owned:
+            raise _unknown(f"numbers.{index}", "tracking number")
+    item = catalog.create(
+        PoolItem,
+        account_id,
+        body.name,
+        campaign_id=body.campaign_id,
+        publisher_id=body.publisher_id,
+        numbers=list(body.numbers),
+    )
+    for number in body.numbers:
+        current = numbers.get_tracking_number(account_id, number)
+        numbers.assign(
+            account_id,
+            number,
+            numbers.Attribution(
+                body.campaign_id,
+                body.publisher_id,
+                current.source if current else None,
+                item.pool_id,
+            ),
+        )
+    return json_response({"pool": _pool_view(item)}, 201)

@@ -1,0 +1,246 @@
+"""Request bodies for campaigns, buyers, targets and pools (validated, then stored as JSON)."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from chalicelib.api.schemas import E164, Name, Strict
+from chalicelib.phone import parse_e164
+from chalicelib.routing.model import WEEKDAY_NAMES, OpenWindow, Schedule, load_timezone
+
+Count = Annotated[int, Field(ge=0, le=10_000_000)]
+Cents = Annotated[int, Field(ge=0, le=100_000_000)]
+WEEKDAYS = {name.lower(): number for number, name in enumerate(WEEKDAY_NAMES)}
+SIP_URI = re.compile(r"^sips?:[A-Za-z0-9_.+*#-]{1,64}@[A-Za-z0-9.-]{1,253}(:\d{1,5})?(;[\w=.-]+)*$")
+
+
+def _destination(value: str) -> str:
+    if value.startswith(("sip:", "sips:")):
+        if not SIP_URI.match(value):
+            raise ValueError("must be an E.164 number or a SIP URI like sip:1001@pbx.example.com")
+        return value
+    return parse_e164(value)
+
+
+Destination = Annotated[str, AfterValidator(_destination)]
+
+
+def _timezone(value: str) -> str:
+    load_timezone(value)
+    return value
+
+
+Timezone = Annotated[str, AfterValidator(_timezone)]
+
+
+class CapsBody(Strict):
+    concurrency: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    hourly: Count | None = None
+    daily: Count | None = None
+    monthly: Count | None = None
+    total: Count | None = None
+    counts: Literal["routed", "connected", "converted"] = "routed"
+
+
+class WindowBody(Strict):
+    start: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+    end: Annotated[str, Field(pattern=r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")]
+
+    def window(self) -> OpenWindow:
+        end = time(0, 0) if self.end == "24:00" else time.fromisoformat(self.end)
+        return OpenWindow(time.fromisoformat(self.start), end)
+
+
+class ScheduleBody(Strict):
+    """Hours of operation: `{"timezone": "America/New_York", "days": {"monday": [...]}}`."""
+
+    timezone: Timezone
+    days: dict[str, list[WindowBody]]
+
+    @field_validator("days")
+    @classmethod
+    def _known_days(cls, days: dict[str, list[WindowBody]]) -> dict[str, list[WindowBody]]:
+        unknown = sorted(set(days) - set(WEEKDAYS))
+        if unknown:
+            raise ValueError(f"unknown weekday(s) {', '.join(unknown)}; use monday..sunday")
+        return days
+
+    @model_validator(mode="after")
+    def _windows(self) -> ScheduleBody:
+        self.schedule()  # raises ValueError naming the day and windows (inverted, overlapping)
+        return self
+
+    def schedule(self) -> Schedule:
+        return Schedule(
+            self.timezone,
+            {WEEKDAYS[day]: tuple(w.window() for w in ws) for day, ws in self.days.items()},
+        )
+
+
+class GeoBody(Strict):
+    countries: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = Field(default_factory=list)
+    states: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = Field(default_factory=list)
+    area_codes: list[Annotated[str, Field(pattern=r"^[2-9]\d{2}$")]] = Field(default_factory=list)
+    zip_prefixes: list[Annotated[str, Field(pattern=r"^\d{1,5}$")]] = Field(default_factory=list)
+
+
+class TagRuleBody(Strict):
+    tag: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    op: Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
+    value: str | list[str] | Decimal | None = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> TagRuleBody:
+        if self.op in {"in", "not_in"} and not isinstance(self.value, list):
+            raise ValueError(f"{self.op} needs a list value")
+        if self.op in {"gt", "gte", "lt", "lte"}:
+            try:
+                Decimal(str(self.value))
+            except ArithmeticError as err:
+                raise ValueError(f"{self.op} needs a numeric value") from err
+        if self.op in {"eq", "ne"} and not isinstance(self.value, str | Decimal):
+            raise ValueError(f"{self.op} needs a single value")
+        return self
+
+
+class BuyerBody(Strict):
+    name: Name
+    enabled: bool = True
+    timezone: Timezone = "UTC"
+    caps: CapsBody = CapsBody()
+
+
+class TargetBody(Strict):
+    buyer_id: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Name
+    destination: Destination
+    priority: Annotated[int, Field(ge=1, le=100)] = 1
+    weight: Annotated[int, Field(ge=1, le=1000)] = 1
+    enabled: bool = True
+    caps: CapsBody = CapsBody()
+    schedule: ScheduleBody | None = None
+    geo: GeoBody = GeoBody()
+    tag_rules: list[TagRuleBody] = Field(default_factory=list, max_length=20)
+
+
+class PlanEntryBody(Strict):
+    target_id: Annotated[str, Field(min_length=1, max_length=64)]
+    priority: Annotated[int, Field(ge=1, le=100)] | None = None
+    weight: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+
+class ConversionBody(Strict):
+    kind: Literal["duration", "tag"] = "duration"
+    buffer_seconds: Annotated[int, Field(ge=0, le=7200)] = 90
+    tag: str | None = None
+    value: str | None = None
+
+    @model_validator(mode="after")
+    def _tag_rule_complete(self) -> ConversionBody:
+        if self.kind == "tag" and (not self.tag or self.value is None):
+            raise ValueError("a tag conversion needs tag and value")
+        return self
+
+
+class IvrChoiceBody(Strict):
+    """One accepted answer: keys pressed (or words said) → tag value and next node."""
+
+    digits: Annotated[str, Field(pattern=r"^[0-9*#]{1,10}$")] | None = None
+    speech: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(default_factory=list)
+    value: Annotated[str, Field(min_length=1, max_length=64)]
+    next: str | None = None
+
+
+class IvrNodeBody(Strict):
+    prompt: Annotated[str, Field(min_length=1, max_length=1000)]
+    tag: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    input: Literal["dtmf", "speech", "dtmf speech"] = "dtmf"
+    num_digits: Annotated[int, Field(ge=1, le=10)] | None = None
+    # Free input (e.g. a ZIP code) is stored as typed when no choices are listed.
+    choices: list[IvrChoiceBody] = Field(default_factory=list, max_length=12)
+    next: str | None = None
+    retries: Annotated[int, Field(ge=0, le=5)] = 2
+    default: IvrChoiceBody | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=30)] = 5
+
+
+class IvrBody(Strict):
+    start: str
+    voice: Annotated[str, Field(max_length=64)] = "Polly.Joanna"
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}-[A-Z]{2}$")] = "en-US"
+    nodes: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")], IvrNodeBody]
+
+    @model_validator(mode="after")
+    def _links_resolve(self) -> IvrBody:
+        names = set(self.nodes)
+        if self.start not in names:
+            raise ValueError(f"start node {self.start!r} is not defined")
+        for name, node in self.nodes.items():
+            links = [node.next] + [c.next for c in node.choices]
+            links += [node.default.next] if node.default else []
+            for link in links:
+                if link is not None and link not in names:
+                    raise ValueError(f"node {name!r} links to undefined node {link!r}")
+        return self
+
+
+def _blocked(value: str) -> str:
+    if not re.fullmatch(r"\+\d{1,15}", value):
+        raise ValueError("use an E.164 number or a +prefix of digits, e.g. +1900")
+    return value
+
+
+class CampaignBody(Strict):
+    name: Name
+    vertical: Annotated[str, Field(max_length=60)] | None = None
+    status: Literal["active", "paused"] = "active"
+    strategy: Literal["priority", "round_robin", "simultaneous"] = "priority"
+    plan: list[PlanEntryBody] = Field(default_factory=list, max_length=50)
+    conversion: ConversionBody = ConversionBody()
+    payout_cents: Cents = 0
+    revenue_cents: Cents = 0
+    duplicate_window_days: Annotated[int, Field(ge=0, le=365)] = 30
+    duplicates_pay: bool = False
+    recording: bool = False
+    consent_message: Annotated[str, Field(max_length=500)] = (
+        "This call may be recorded for quality and training purposes."
+    )
+    fallback_number: E164 | None = None
+    fallback_message: Annotated[str, Field(max_length=500)] = (
+        "We are sorry, nobody is available to take your call right now. Please try again later."
+    )
+    blocklist: list[Annotated[str, AfterValidator(_blocked)]] = Field(
+        default_factory=list, max_length=10_000
+    )
+    caller_id: Literal["caller", "tracking_number"] = "caller"
+    ring_timeout_seconds: Annotated[int, Field(ge=5, le=60)] = 20
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    max_ring_seconds: Annotated[int, Field(ge=10, le=600)] = 90
+    ivr: IvrBody | None = None
+
+    @field_validator("plan")
+    @classmethod
+    def _unique_targets(cls, plan: list[PlanEntryBody]) -> list[PlanEntryBody]:
+        seen: set[str] = set()
+        for entry in plan:
+            if entry.target_id in seen:
+                raise ValueError(f"target {entry.target_id} appears twice")
+            seen.add(entry.target_id)
+        return plan
+
+
+class PoolBody(Strict):
+    name: Name
+    campaign_id: Annotated[str, Field(min_length=1, max_length=64)]
+    publisher_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    numbers: list[E164] = Field(default_factory=list, max_length=1000)
+
+
+def stored(body: Strict, *, exclude: set[str] | None = None) -> dict[str, Any]:
+    """The JSON kept in an item's `settings` (decimals as strings, no None noise)."""
+    return body.model_dump(mode="json", exclude=exclude or set(), exclude_none=False)

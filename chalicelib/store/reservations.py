@@ -1,0 +1,107 @@
+"""Caps and concurrency as counters changed only by conditional writes (never read-then-write).
+
+A target (and its buyer) owns counter items under `ACCT#<a>#TGT#<t>` (`ACCT#<a>#BUY#<b>`):
+`CONC` (calls ringing or connected now), `H#<yyyymmddhh>`, `D#<yyyymmdd>`, `M#<yyyymm>`
+(period counts, with a TTL once the period is over) and `T` (all-time count). Routing a
+call adds the operations below to one TransactWriteItems, so either every counter of the
+winning target moved and the call is reserved, or none did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.store.models import CounterItem
+
+Phase = Literal["route", "connect", "convert"]
+PERIODS = ("hourly", "daily", "monthly", "total")
+CONCURRENCY = "CONC"
+
+
+@dataclass(frozen=True)
+class CapCheck:
+    """One counter operation: add one (bounded by `limit` if set), or only check it."""
+
+    pk: str
+    sk: str
+    limit: int | None
+    increment: bool
+    expires_at: datetime | None = None
+
+
+def period_keys(at: datetime, timezone: str) -> dict[str, tuple[str, datetime | None]]:
+    """Counter sort keys of each cap period at `at`, in the cap owner's timezone, with TTLs."""
+    local = at.astimezone(ZoneInfo(timezone))
+    # Period counters outlive their period for a while (reports read them), then expire.
+    return {
+        "hourly": (f"H#{local:%Y%m%d%H}", at + timedelta(days=2)),
+        "daily": (f"D#{local:%Y%m%d}", at + timedelta(days=40)),
+        "monthly": (f"M#{local:%Y%m}", at + timedelta(days=400)),
+        "total": ("T", None),
+    }
+
+
+def checks_for(
+    owner_pk: str, caps: Mapping[str, Any], at: datetime, timezone: str, phase: Phase
+) -> list[CapCheck]:
+    """The counter operations one phase of a call needs for one cap owner.
+
+    `caps`: {"concurrency", "hourly", "daily", "monthly", "total": int | None,
+    "counts": "routed" | "connected" | "converted"}.
+    - route: concurrency +1 (bounded); period caps that count routed calls +1 (bounded);
+      period caps that count connected/converted calls are only checked, so a target at
+      its cap is skipped before it rings.
+    - connect / convert: period caps counting that event +1 (no bound: it happened).
+    """
+    counts = caps.get("counts", "routed")
+    ops: list[CapCheck] = []
+    if phase == "route" and caps.get("concurrency") is not None:
+        ops.append(CapCheck(owner_pk, CONCURRENCY, int(caps["concurrency"]), True))
+    keys = period_keys(at, timezone)
+    for period in PERIODS:
+        limit = caps.get(period)
+        if limit is None:
+            continue
+        sk, ttl = keys[period]
+        if phase == "route":
+            ops.append(CapCheck(owner_pk, sk, int(limit), counts == "routed", ttl))
+        elif (phase == "connect" and counts == "connected") or (
+            phase == "convert" and counts == "converted"
+        ):
+            ops.append(CapCheck(owner_pk, sk, None, True, ttl))
+    return ops
+
+
+def add_checks(tx: TransactWrite, checks: list[CapCheck]) -> None:
+    for check in checks:
+        under = CounterItem.n.does_not_exist()
+        if check.limit is not None:
+            under = under | (CounterItem.n < check.limit)
+        if not check.increment:
+            tx.condition_check(CounterItem, check.pk, check.sk, condition=under)
+            continue
+        actions: list[Action] = [CounterItem.n.add(1)]
+        if check.expires_at is not None:
+            actions.append(CounterItem.expires_at.set(check.expires_at))
+        tx.update(
+            CounterItem(check.pk, check.sk),
+            actions=actions,
+            condition=under if check.limit is not None else None,
+        )
+
+
+def add_release(tx: TransactWrite, owner_pks: list[str]) -> None:
+    """Give back the concurrency slots a reservation took (never below zero)."""
+    for pk in owner_pks:
+        tx.update(
+            CounterItem(pk, CONCURRENCY),
+            actions=[CounterItem.n.add(-1)],
+            condition=CounterItem.n > 0,
+        )

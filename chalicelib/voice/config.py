@@ -1,0 +1,139 @@
+"""A campaign's routing configuration as the voice webhooks need it, cached per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.config import get_settings
+from chalicelib.routing import (
+    RoutableTarget,
+    parse_geo_filter,
+    parse_schedule,
+    parse_tag_rule,
+)
+from chalicelib.store import catalog, keys, tenants
+from chalicelib.store.cache import TTLCache
+from chalicelib.store.models import CampaignItem
+
+
+@dataclass(frozen=True)
+class CapOwner:
+    """A target or buyer whose counters routing moves: its counter key, caps and timezone."""
+
+    counter_pk: str
+    caps: dict[str, Any]
+    timezone: str
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    account_id: str
+    campaign_id: str
+    name: str
+    status: str
+    settings: dict[str, Any] = field(hash=False)
+    targets: tuple[RoutableTarget, ...] = ()
+    target_caps: dict[str, CapOwner] = field(default_factory=dict, hash=False)
+    buyer_caps: dict[str, CapOwner] = field(default_factory=dict, hash=False)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    def blocks(self, caller: str) -> bool:
+        return any(caller.startswith(entry) for entry in self.settings.get("blocklist", ()))
+
+    def cap_owners(self, target: RoutableTarget) -> list[CapOwner]:
+        owners = [self.target_caps[target.target_id]]
+        buyer = self.buyer_caps.get(target.buyer_id)
+        if buyer is not None:
+            owners.append(buyer)
+        return owners
+
+
+_campaigns: TTLCache[tuple[str, str], CampaignConfig] = TTLCache(
+    ttl_seconds=get_settings().config_cache_seconds
+)
+_payouts: TTLCache[tuple[str, str], dict[str, int]] = TTLCache(
+    ttl_seconds=get_settings().config_cache_seconds
+)
+
+
+def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
+    """Campaign, plan, targets and buyers: a GetItem and a BatchGetItem, then cached."""
+    hit, cached = _campaigns.get((account_id, campaign_id))
+    if hit:
+        return cached
+    item = catalog.get(CampaignItem, account_id, campaign_id)
+    if item is None:
+        return None
+    plan = item.settings.get("plan", [])
+    targets, buyers = catalog.load_targets_and_buyers(
+        account_id, [e["target_id"] for e in plan], [e["buyer_id"] for e in plan]
+    )
+    routable: list[RoutableTarget] = []
+    target_caps: dict[str, CapOwner] = {}
+    for entry in plan:
+        target = targets.get(entry["target_id"])
+        if target is None:
+            continue  # deleted since the plan was saved
+        conf = target.settings
+        buyer = buyers.get(target.buyer_id)
+        schedule = parse_schedule(conf["schedule"]) if conf.get("schedule") else None
+        routable.append(
+            RoutableTarget(
+                target_id=target.target_id,
+                buyer_id=target.buyer_id,
+                destination=conf["destination"],
+                priority=entry.get("priority") or conf.get("priority", 1),
+                weight=entry.get("weight") or conf.get("weight", 1),
+                enabled=bool(conf.get("enabled", True))
+                and (buyer is None or bool(buyer.settings.get("enabled", True))),
+                schedule=schedule,
+                geo=parse_geo_filter(conf.get("geo") or {}),
+                tag_rules=tuple(parse_tag_rule(r) for r in conf.get("tag_rules", [])),
+            )
+        )
+        target_caps[target.target_id] = CapOwner(
+            keys.counter_pk(account_id, "TGT", target.target_id),
+            conf.get("caps") or {},
+            schedule.timezone if schedule else "UTC",
+        )
+    buyer_caps = {
+        buyer_id: CapOwner(
+            keys.counter_pk(account_id, "BUY", buyer_id),
+            buyer.settings.get("caps") or {},
+            buyer.settings.get("timezone", "UTC"),
+        )
+        for buyer_id, buyer in buyers.items()
+    }
+    config = CampaignConfig(
+        account_id=account_id,
+        campaign_id=campaign_id,
+        name=item.name,
+        status=item.status,
+        settings=item.settings,
+        targets=tuple(routable),
+        target_caps=target_caps,
+        buyer_caps=buyer_caps,
+    )
+    _campaigns.put((account_id, campaign_id), config)
+    return config
+
+
+def publisher_payouts(account_id: str, publisher_id: str) -> dict[str, int]:
+    """A publisher's payout overrides per campaign (cents), cached."""
+    hit, cached = _payouts.get((account_id, publisher_id))
+    if hit and cached is not None:
+        return cached
+    publisher = tenants.get_publisher(account_id, publisher_id)
+    overrides = dict(publisher.payout_overrides or {}) if publisher else {}
+    _payouts.put((account_id, publisher_id), overrides)
+    return overrides
+
+
+def forget_cached_config() -> None:
+    _campaigns.clear()
+    _payouts.clear()

@@ -1,0 +1,286 @@
+"""Routing a call to targets: reserve counters with one transaction, dial, fall through.
+
+A call's routing state lives in its call record (`routing` JSON); every step is one
+TransactWriteItems that moves the counters and the call record together, conditioned on
+the attempt number, so a retried or late webhook never reserves or releases twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+from chalicelib.observability import logger
+from chalicelib.routing import RoutableTarget
+from chalicelib.store import keys, reservations
+from chalicelib.store.models import CallerSeenItem, CallItem
+from chalicelib.store.tables import connection
+from chalicelib.voice import twiml
+from chalicelib.voice.config import CampaignConfig
+from chalicelib.voice.signature import absolute_url
+
+MAX_SIMULTANEOUS = 10
+
+
+@dataclass
+class Leg:
+    """A target being offered the call, and the concurrency counters it holds."""
+
+    target_id: str
+    buyer_id: str
+    destination: str
+    concurrency: list[str]
+
+
+@dataclass
+class RoutingState:
+    """Where a call is in its routing; stored on the call record."""
+
+    plan: list[str] = field(default_factory=list)  # target ids still to try, in order
+    attempt: int = 0
+    ring_seconds: int = 0
+    active: list[Leg] = field(default_factory=list)
+    tried: list[dict[str, str]] = field(default_factory=list)
+    excluded: dict[str, str] = field(default_factory=dict)
+    winner: str | None = None
+    fallback: bool = False
+    ivr_node: str | None = None
+    ivr_tries: int = 0
+    twiml: str | None = None  # the last answer, replayed to a retried webhook
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any] | None) -> RoutingState:
+        raw = dict(raw or {})
+        raw["active"] = [Leg(**leg) for leg in raw.get("active", [])]
+        return cls(**raw)
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """The call record to create when the first routing step also records the call."""
+
+    item: CallItem
+    duplicate_window_days: int
+
+
+class AlreadyHandled(Exception):
+    """The call record moved on: this webhook is a retry or arrived late."""
+
+
+def _consent_and_dial(
+    config: CampaignConfig, call: CallItem, legs: list[Leg], attempt: int, first: bool
+) -> VoiceResponse:
+    settings = config.settings
+    response = VoiceResponse()
+    if first and settings.get("recording"):
+        response.say(settings.get("consent_message") or "This call may be recorded.")
+    caller_id = call.to_number
+    if settings.get("caller_id", "caller") == "caller" and call.from_number.startswith("+"):
+        caller_id = call.from_number
+    options: dict[str, Any] = {
+        "action": absolute_url(f"/voice/dial/{attempt}"),
+        "method": "POST",
+        "timeout": int(settings.get("ring_timeout_seconds", 20)),
+        "answer_on_bridge": True,
+        "caller_id": caller_id,
+    }
+    if settings.get("recording"):
+        options["record"] = "record-from-answer-dual"
+    dial = Dial(**options)
+    simultaneous = len(legs) > 1 or settings.get("strategy") == "simultaneous"
+    for leg in legs:
+        whisper = absolute_url(f"/voice/whisper/{attempt}") if simultaneous else None
+        if leg.destination.startswith(("sip:", "sips:")):
+            dial.sip(leg.destination, url=whisper) if whisper else dial.sip(leg.destination)
+        elif whisper:
+            dial.number(leg.destination, url=whisper, method="POST")
+        else:
+            dial.number(leg.destination)
+    response.append(dial)
+    return response
+
+
+def fallback_twiml(config: CampaignConfig | None) -> VoiceResponse:
+    """Where a call goes when no target can take it: the campaign's fallback, or a message."""
+    settings = config.settings if config else {}
+    number = settings.get("fallback_number")
+    if number:
+        response = VoiceResponse()
+        response.dial(number, timeout=int(settings.get("ring_timeout_seconds", 20)))
+        response.hangup()
+        return response
+    return twiml.say_and_hang_up(settings.get("fallback_message") or twiml.FALLBACK_MESSAGE)
+
+
+def _legs_for(config: CampaignConfig, target_ids: list[str]) -> list[Leg]:
+    by_id = {t.target_id: t for t in config.targets}
+    legs, held = [], set()
+    for target_id in target_ids:
+        target: RoutableTarget = by_id[target_id]
+        pks = []
+        for owner in config.cap_owners(target):
+            # One transaction may not touch an item twice: two legs of one buyer share
+            # its slot (only one of them can be bridged).
+            if owner.caps.get("concurrency") is not None and owner.counter_pk not in held:
+                pks.append(owner.counter_pk)
+                held.add(owner.counter_pk)
+        legs.append(Leg(target.target_id, target.buyer_id, target.destination, pks))
+    return legs
+
+
+def _route_checks(
+    config: CampaignConfig, target_ids: list[str], at: datetime
+) -> list[tuple[str, reservations.CapCheck]]:
+    by_id = {t.target_id: t for t in config.targets}
+    seen: set[tuple[str, str]] = set()
+    labelled = []
+    for target_id in target_ids:
+        for owner in config.cap_owners(by_id[target_id]):
+            for check in reservations.checks_for(
+                owner.counter_pk, owner.caps, at, owner.timezone, "route"
+            ):
+                if (check.pk, check.sk) not in seen:
+                    seen.add((check.pk, check.sk))
+                    labelled.append((target_id, check))
+    return labelled
+
+
+def _call_write(
+    tx: TransactWrite,
+    call: CallItem,
+    state: RoutingState,
+    arrival: Arrival | None,
+    expected_attempt: int | None,
+    extra: dict[str, Any],
+) -> None:
+    routing = state.to_json()
+    if arrival is not None:
+        item = arrival.item
+        item.routing = routing
+        item.attempt = state.attempt
+        for name, value in extra.items():
+            setattr(item, name, value)
+        tx.save(item, condition=CallItem.pk.does_not_exist())
+        return
+    actions: list[Action] = [
+        CallItem.routing.set(routing),
+        CallItem.attempt.set(state.attempt),
+        CallItem.updated_at.set(extra.pop("updated_at")),
+    ]
+    actions += [getattr(CallItem, name).set(value) for name, value in extra.items()]
+    condition: Condition = CallItem.ended_at.does_not_exist()
+    if expected_attempt is not None:
+        condition &= CallItem.attempt == expected_attempt
+    tx.update(call, actions=actions, condition=condition)
+
+
+def advance(
+    config: CampaignConfig,
+    call: CallItem,
+    state: RoutingState,
+    *,
+    at: datetime,
+    arrival: Arrival | None = None,
+    expected_attempt: int | None = None,
+    release: list[str] | None = None,
+    counters: list[reservations.CapCheck] | None = None,
+    extra: dict[str, Any] | None = None,
+    stop: VoiceResponse | None = None,
+) -> VoiceResponse:
+    """Offer the call to the next target(s) of the plan that can take it, in one transaction.
+
+    Targets whose caps refuse the reservation are dropped and the next ones tried; with
+    none left the call goes to the fallback. `release` gives back concurrency slots and
+    `counters` moves other counters (connected counts) in the same transaction. With
+    `stop`, no target is offered: the state and counters are saved and `stop` answered.
+    """
+    extra = dict(extra or {})
+    duplicate_check = bool(arrival and arrival.duplicate_window_days > 0)
+    for _ in range(len(state.plan) + 3):
+        width = MAX_SIMULTANEOUS if config.settings.get("strategy") == "simultaneous" else 1
+        chosen = [] if stop is not None else state.plan[:width]
+        legs = _legs_for(config, chosen)
+        checks = _route_checks(config, chosen, at)
+        next_state = RoutingState.from_json(state.to_json())
+        next_state.active = legs
+        next_state.plan = state.plan[len(chosen) :]
+        next_state.attempt = state.attempt + 1 if chosen else state.attempt
+        if stop is not None:
+            answer = stop
+        elif legs:
+            answer = _consent_and_dial(config, call, legs, next_state.attempt, state.attempt == 0)
+        else:
+            next_state.fallback = True
+            answer = fallback_twiml(config)
+        next_state.twiml = str(answer)
+        labels: list[str] = ["call"]
+        try:
+            with TransactWrite(connection=connection()) as tx:
+                _call_write(
+                    tx,
+                    call,
+                    next_state,
+                    arrival,
+                    expected_attempt,
+                    {**extra, "updated_at": at, "status": call.status},
+                )
+                if duplicate_check and arrival is not None:
+                    labels.append("duplicate")
+                    window = timedelta(days=arrival.duplicate_window_days)
+                    tx.save(
+                        CallerSeenItem(
+                            keys.counter_pk(call.account_id, "CAMP", config.campaign_id),
+                            keys.caller_seen_sk(call.from_number),
+                            last_call_at=int(at.timestamp()),
+                            expires_at=at + window,
+                        ),
+                        condition=CallerSeenItem.pk.does_not_exist()
+                        | (CallerSeenItem.last_call_at < int((at - window).timestamp())),
+                    )
+                for target_id, check in checks:
+                    labels.append(target_id)
+                    reservations.add_checks(tx, [check])
+                for pk in release or []:
+                    labels.append("release")
+                    reservations.add_release(tx, [pk])
+                for check in counters or []:
+                    labels.append("count")
+                    reservations.add_checks(tx, [check])
+        except TransactWriteError as err:
+            refused = {
+                labels[i]
+                for i, reason in enumerate(err.cancellation_reasons)
+                if reason is not None and reason.code == "ConditionalCheckFailed"
+            }
+            if not refused or len(err.cancellation_reasons) != len(labels):
+                raise
+            if "call" in refused:
+                raise AlreadyHandled(call.call_sid) from err
+            if "release" in refused:
+                # A slot already at zero: a lost update was repaired elsewhere; don't block.
+                logger.warning("concurrency counter already at zero on release")
+                release = []
+            if "duplicate" in refused:
+                duplicate_check = False
+                extra["duplicate"] = True
+                if arrival is not None:
+                    arrival.item.duplicate = True
+            capped = [t for t in chosen if t in refused]
+            for target_id in capped:
+                state.tried.append({"target_id": target_id, "outcome": "capped"})
+            state.plan = [t for t in state.plan if t not in capped]
+            continue
+        state.__dict__.update(next_state.__dict__)
+        call.attempt = state.attempt
+        return answer
+    raise RuntimeError("routing did not settle")  # unreachable: each retry shrinks the plan

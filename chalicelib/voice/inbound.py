@@ -1,0 +1,178 @@
+"""A call arrives: attribution, enrichment, blocklist, duplicates, IVR, then routing."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+from twilio.twiml.voice_response import VoiceResponse
+
+from chalicelib.clock import utcnow
+from chalicelib.observability import bind_call, logger
+from chalicelib.routing import route_call
+from chalicelib.store import calls, keys, numbers
+from chalicelib.store.errors import condition_failed
+from chalicelib.store.models import CallerSeenItem, CallItem, CounterItem
+from chalicelib.store.tables import connection
+from chalicelib.voice import ivr, twiml
+from chalicelib.voice.config import CampaignConfig, load_campaign
+from chalicelib.voice.dialing import (
+    MAX_SIMULTANEOUS,
+    AlreadyHandled,
+    Arrival,
+    RoutingState,
+    advance,
+    fallback_twiml,
+)
+from chalicelib.voice.enrich import call_facts, caller_tags
+from chalicelib.voice.params import VoiceParams
+
+
+def answer_inbound(form: dict[str, str]) -> VoiceResponse:
+    params = VoiceParams.model_validate(form)
+    route = numbers.route_for_number(params.to)
+    if route is None:
+        logger.info("call to an unknown number", extra={"to": params.to})
+        return twiml.say_and_hang_up(twiml.NOT_IN_SERVICE)
+    bind_call(call_sid=params.call_sid, account_id=route.account_id)
+    now = utcnow()
+    tags = caller_tags(params)
+    new = calls.NewCall(
+        call_sid=params.call_sid,
+        account_id=route.account_id,
+        direction="inbound",
+        from_number=params.from_,
+        to_number=params.to,
+        status=params.call_status,
+        tags=tags,
+    )
+    if route.campaign_id is None:
+        # A number not (yet) in a campaign answers with its greeting.
+        if not calls.record_new_call(new, at=now):
+            logger.info("repeated inbound webhook; call record kept as it was")
+        return twiml.say_and_hang_up(route.greeting or twiml.DEFAULT_GREETING)
+    item = calls.new_call_item(new, now)
+    item.campaign_id = route.campaign_id
+    item.publisher_id = route.publisher_id
+    item.source = route.source
+    try:
+        return _route_new_call(params, route.campaign_id, item, now)
+    except AlreadyHandled:
+        return replay(params.call_sid)
+
+
+def replay(call_sid: str) -> VoiceResponse | str:
+    """A retried webhook gets the answer the first one got."""
+    try:
+        item = CallItem.get(keys.call_pk(call_sid), keys.META)
+    except DoesNotExist:
+        return twiml.fallback()
+    logger.info("repeated webhook; replaying the answer already given")
+    return RoutingState.from_json(item.routing).twiml or twiml.fallback()
+
+
+def _route_new_call(
+    params: VoiceParams, campaign_id: str, item: CallItem, now: datetime
+) -> VoiceResponse | str:
+    config = load_campaign(item.account_id, campaign_id)
+    if config is None or not config.active:
+        reason = "campaign_missing" if config is None else "campaign_paused"
+        return _record_only(
+            item, config, RoutingState(fallback=True), reason, fallback_twiml(config)
+        )
+    if config.blocks(params.from_):
+        response = VoiceResponse()
+        response.reject(reason="rejected")
+        item.status = "blocked"
+        return _record_only(item, config, RoutingState(), "blocked", response)
+    window = int(config.settings.get("duplicate_window_days", 0))
+    tree = config.settings.get("ivr")
+    if tree:
+        state = RoutingState(ivr_node=tree["start"])
+        response = ivr.prompt(tree, tree["start"], tries=0)
+        state.twiml = str(response)
+        _record_arrival(item, config, state, window, now)
+        return response
+    state = plan_for(config, item, now)
+    return advance(config, item, state, at=now, arrival=Arrival(item, window))
+
+
+def plan_for(config: CampaignConfig, item: CallItem, now: datetime) -> RoutingState:
+    """The ordered targets to try for this call (eligibility + strategy), as a routing state."""
+    settings = config.settings
+    strategy = settings.get("strategy", "priority")
+    rotation = _next_rotation(config) if strategy == "round_robin" else 0
+    attempts = int(settings.get("max_attempts", 3))
+    facts = call_facts(item.from_number, calls.tags_of(item), now)
+    decision = route_call(
+        config.targets,
+        facts,
+        strategy,
+        # Seeded by the call, so a retried webhook would draw the same order.
+        rng=random.Random(item.call_sid),  # noqa: S311 - load spreading, not security
+        rotation=rotation,
+        limit=attempts * (MAX_SIMULTANEOUS if strategy == "simultaneous" else 1),
+    )
+    return RoutingState(
+        plan=[t.target_id for t in decision.attempts], excluded=dict(decision.excluded)
+    )
+
+
+def _next_rotation(config: CampaignConfig) -> int:
+    counter = CounterItem(keys.counter_pk(config.account_id, "CAMP", config.campaign_id), "RR")
+    counter.update(actions=[CounterItem.n.add(1)])
+    return int(counter.n)
+
+
+def _record_only(
+    item: CallItem,
+    config: CampaignConfig | None,
+    state: RoutingState,
+    outcome: str,
+    response: VoiceResponse,
+) -> VoiceResponse | str:
+    state.twiml = str(response)
+    item.tags = {**calls.tags_of(item), "outcome": outcome}
+    window = int(config.settings.get("duplicate_window_days", 0)) if config else 0
+    _record_arrival(item, config, state, window, item.started_at)
+    return response
+
+
+def _record_arrival(
+    item: CallItem,
+    config: CampaignConfig | None,
+    state: RoutingState,
+    window_days: int,
+    now: datetime,
+) -> None:
+    """Write the call record (once) and, with a duplicate window, mark repeat callers."""
+    item.routing = state.to_json()
+    item.attempt = state.attempt
+    check = window_days > 0 and config is not None and item.from_number.startswith("+")
+    for _ in range(2):
+        try:
+            with TransactWrite(connection=connection()) as tx:
+                tx.save(item, condition=CallItem.pk.does_not_exist())
+                if check and config is not None:
+                    window = timedelta(days=window_days)
+                    tx.save(
+                        CallerSeenItem(
+                            keys.counter_pk(item.account_id, "CAMP", config.campaign_id),
+                            keys.caller_seen_sk(item.from_number),
+                            last_call_at=int(now.timestamp()),
+                            expires_at=now + window,
+                        ),
+                        condition=CallerSeenItem.pk.does_not_exist()
+                        | (CallerSeenItem.last_call_at < int((now - window).timestamp())),
+                    )
+            return
+        except TransactWriteError as err:
+            if not condition_failed(err):
+                raise
+            reasons = err.cancellation_reasons
+            if reasons and reasons[0] is not None:
+                raise AlreadyHandled(item.call_sid) from err
+            item.duplicate = True
+            check = False
