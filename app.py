@@ -2,7 +2,16 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import accounts, auth_routes, calls, meta, numbers, publishers
+from chalicelib.api import (
+    accounts,
+    auth_routes,
+    calls,
+    catalog,
+    meta,
+    numbers,
+    publishers,
+    reports,
+)
 from chalicelib.config import get_settings
 from chalicelib.observability import http_middleware
 from chalicelib.rtb import routes as rtb_routes
@@ -15,6 +24,14 @@ app.register_middleware(http_middleware, "http")
 
 app.register_blueprint(meta.bp)
 app.register_blueprint(voice_routes.bp, url_prefix="/voice")
-for api_blueprint in (auth_routes.bp, accounts.bp, publishers.bp, numbers.bp, calls.bp):
+for api_blueprint in (
+    auth_routes.bp,
+    accounts.bp,
+    publishers.bp,
+    numbers.bp,
+    calls.bp,
+    catalog.bp,
+    reports.bp,
+):
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
 app.register_blueprint(rtb_routes.bp, url_prefix="/rtb/v1")

@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice.app import Request, Response
 
 from chalicelib.config import get_settings
+from chalicelib.requests import bind_request
 
 _settings = get_settings()
 logger = Logger(service=_settings.service_name)
@@ -30,6 +31,7 @@ def bind_call(call_sid: str | None = None, account_id: str | None = None, **keys
 
 def http_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
     """Per-request observability: fresh log keys, a trace segment, latency and status metrics."""
+    bind_request(event)
     logger.clear_state()
     metrics.clear_metrics()
     route = event.context.get("resourcePath", "?") if event.context else "?"

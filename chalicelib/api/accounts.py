@@ -9,21 +9,22 @@ from chalicelib.api.http import ApiError, json_response, parse_body, user_view
 from chalicelib.api.schemas import CreateAccountRequest, CreateUserRequest
 from chalicelib.auth import cognito
 from chalicelib.auth.roles import Principal, Role
+from chalicelib.requests import current_request
 from chalicelib.store import keys, tenants
 
 bp = Blueprint(__name__)
 
 
 @bp.route("/accounts", methods=["GET"])
-@user_view(bp, Role.SUPER_ADMIN)
+@user_view(Role.SUPER_ADMIN)
 def list_accounts(principal: Principal) -> Response:
     return json_response({"accounts": [serializers.account(a) for a in tenants.list_accounts()]})
 
 
 @bp.route("/accounts", methods=["POST"])
-@user_view(bp, Role.SUPER_ADMIN)
+@user_view(Role.SUPER_ADMIN)
 def create_account(principal: Principal) -> Response:
-    body = parse_body(bp.current_request, CreateAccountRequest)
+    body = parse_body(current_request(), CreateAccountRequest)
     account_id = keys.new_id("acc")
     # The login is created first: if the email is taken, nothing has been written.
     user_id = _create_login(body.admin_email, body.admin_password, account_id, Role.ADMIN, "admin_")
@@ -39,16 +40,16 @@ def create_account(principal: Principal) -> Response:
 
 
 @bp.route("/users", methods=["GET"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def list_users(principal: Principal) -> Response:
     users = tenants.list_users(principal.account_id)
     return json_response({"users": [serializers.user(u) for u in users]})
 
 
 @bp.route("/users", methods=["POST"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def create_user(principal: Principal) -> Response:
-    body = parse_body(bp.current_request, CreateUserRequest)
+    body = parse_body(current_request(), CreateUserRequest)
     role = Role.parse(body.role)
     if role > principal.role:
         raise ApiError(403, "forbidden", "cannot grant a role above your own", {"role": "too high"})

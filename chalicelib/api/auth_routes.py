@@ -8,6 +8,7 @@ from chalicelib.api.http import ApiError, json_response, parse_body, public_view
 from chalicelib.api.schemas import LoginRequest, RefreshRequest
 from chalicelib.auth import cognito
 from chalicelib.auth.roles import Principal, Role
+from chalicelib.requests import current_request
 
 bp = Blueprint(__name__)
 
@@ -25,7 +26,7 @@ def _tokens_body(tokens: cognito.Tokens) -> dict[str, object]:
 @bp.route("/auth/login", methods=["POST"])
 @public_view
 def login() -> Response:
-    body = parse_body(bp.current_request, LoginRequest)
+    body = parse_body(current_request(), LoginRequest)
     try:
         tokens = cognito.login(body.email.lower(), body.password)
     except cognito.LoginFailed as err:
@@ -36,7 +37,7 @@ def login() -> Response:
 @bp.route("/auth/refresh", methods=["POST"])
 @public_view
 def refresh() -> Response:
-    body = parse_body(bp.current_request, RefreshRequest)
+    body = parse_body(current_request(), RefreshRequest)
     try:
         tokens = cognito.refresh(body.refresh_token)
     except cognito.LoginFailed as err:
@@ -45,7 +46,7 @@ def refresh() -> Response:
 
 
 @bp.route("/me", methods=["GET"])
-@user_view(bp, Role.AGENT)
+@user_view(Role.AGENT)
 def me(principal: Principal) -> Response:
     return json_response(
         {

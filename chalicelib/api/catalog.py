@@ -15,6 +15,8 @@ from chalicelib.api.catalog_schemas import (
 )
 from chalicelib.api.http import ApiError, json_response, not_found, parse_body, user_view
 from chalicelib.auth.roles import Principal, Role
+from chalicelib.requests import current_request
+from chalicelib.routing import tag_rule_to_dict
 from chalicelib.store import catalog, numbers, tenants
 from chalicelib.store.models import BuyerItem, CampaignItem, PoolItem, TargetItem
 
@@ -62,16 +64,16 @@ def _campaign_settings(account_id: str, body: CampaignBody) -> dict[str, Any]:
 
 
 @bp.route("/campaigns", methods=["GET"])
-@user_view(bp, Role.AGENT)
+@user_view(Role.AGENT)
 def list_campaigns(principal: Principal) -> Response:
     items = catalog.list_all(CampaignItem, principal.account_id)
     return json_response({"campaigns": [_view(c) for c in items]})
 
 
 @bp.route("/campaigns", methods=["POST"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def create_campaign(principal: Principal) -> Response:
-    body = parse_body(bp.current_request, CampaignBody)
+    body = parse_body(current_request(), CampaignBody)
     settings = _campaign_settings(principal.account_id, body)
     item = catalog.create(
         CampaignItem, principal.account_id, body.name, status=body.status, settings=settings
@@ -80,7 +82,7 @@ def create_campaign(principal: Principal) -> Response:
 
 
 @bp.route("/campaigns/{campaign_id}", methods=["GET"])
-@user_view(bp, Role.AGENT)
+@user_view(Role.AGENT)
 def get_campaign(principal: Principal, campaign_id: str) -> Response:
     item = catalog.get(CampaignItem, principal.account_id, campaign_id)
     if item is None:
@@ -89,9 +91,9 @@ def get_campaign(principal: Principal, campaign_id: str) -> Response:
 
 
 @bp.route("/campaigns/{campaign_id}", methods=["PUT"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def replace_campaign(principal: Principal, campaign_id: str) -> Response:
-    body = parse_body(bp.current_request, CampaignBody)
+    body = parse_body(current_request(), CampaignBody)
     item = catalog.get(CampaignItem, principal.account_id, campaign_id)
     if item is None:
         raise not_found("campaign")
@@ -104,16 +106,16 @@ def replace_campaign(principal: Principal, campaign_id: str) -> Response:
 
 
 @bp.route("/buyers", methods=["GET"])
-@user_view(bp, Role.AGENT)
+@user_view(Role.AGENT)
 def list_buyers(principal: Principal) -> Response:
     items = catalog.list_all(BuyerItem, principal.account_id)
     return json_response({"buyers": [_view(b) for b in items]})
 
 
 @bp.route("/buyers", methods=["POST"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def create_buyer(principal: Principal) -> Response:
-    body = parse_body(bp.current_request, BuyerBody)
+    body = parse_body(current_request(), BuyerBody)
     item = catalog.create(
         BuyerItem, principal.account_id, body.name, settings=stored(body, exclude={"name"})
     )
@@ -121,7 +123,7 @@ def create_buyer(principal: Principal) -> Response:
 
 
 @bp.route("/buyers/{buyer_id}", methods=["GET"])
-@user_view(bp, Role.AGENT)
+@user_view(Role.AGENT)
 def get_buyer(principal: Principal, buyer_id: str) -> Response:
     item = catalog.get(BuyerItem, principal.account_id, buyer_id)
     if item is None:
@@ -130,9 +132,9 @@ def get_buyer(principal: Principal, buyer_id: str) -> Response:
 
 
 @bp.route("/buyers/{buyer_id}", methods=["PUT"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def replace_buyer(principal: Principal, buyer_id: str) -> Response:
-    body = parse_body(bp.current_request, BuyerBody)
+    body = parse_body(current_request(), BuyerBody)
     item = catalog.get(BuyerItem, principal.account_id, buyer_id)
     if item is None:
         raise not_found("buyer")
@@ -144,7 +146,7 @@ def replace_buyer(principal: Principal, buyer_id: str) -> Response:
 
 
 @bp.route("/targets", methods=["GET"])
-@user_view(bp, Role.AGENT)
+@user_view(Role.AGENT)
 def list_targets(principal: Principal) -> Response:
     items = catalog.list_all(TargetItem, principal.account_id)
     return json_response({"targets": [_view(t) for t in items]})
@@ -153,20 +155,23 @@ def list_targets(principal: Principal) -> Response:
 def _target_fields(account_id: str, body: TargetBody) -> dict[str, Any]:
     if catalog.get(BuyerItem, account_id, body.buyer_id) is None:
         raise _unknown("buyer_id", "buyer")
-    return {"buyer_id": body.buyer_id, "settings": stored(body, exclude={"name", "buyer_id"})}
+    settings = stored(body, exclude={"name", "buyer_id"})
+    # Stored in routing's own JSON shape, so numbers stay numbers ("65" vs 65.0).
+    settings["tag_rules"] = [tag_rule_to_dict(rule.rule()) for rule in body.tag_rules]
+    return {"buyer_id": body.buyer_id, "settings": settings}
 
 
 @bp.route("/targets", methods=["POST"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def create_target(principal: Principal) -> Response:
-    body = parse_body(bp.current_request, TargetBody)
+    body = parse_body(current_request(), TargetBody)
     fields = _target_fields(principal.account_id, body)
     item = catalog.create(TargetItem, principal.account_id, body.name, **fields)
     return json_response({"target": _view(item) | {"buyer_id": item.buyer_id}}, 201)
 
 
 @bp.route("/targets/{target_id}", methods=["GET"])
-@user_view(bp, Role.AGENT)
+@user_view(Role.AGENT)
 def get_target(principal: Principal, target_id: str) -> Response:
     item = catalog.get(TargetItem, principal.account_id, target_id)
     if item is None:
@@ -175,9 +180,9 @@ def get_target(principal: Principal, target_id: str) -> Response:
 
 
 @bp.route("/targets/{target_id}", methods=["PUT"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def replace_target(principal: Principal, target_id: str) -> Response:
-    body = parse_body(bp.current_request, TargetBody)
+    body = parse_body(current_request(), TargetBody)
     item = catalog.get(TargetItem, principal.account_id, target_id)
     if item is None:
         raise not_found("target")
@@ -208,16 +213,16 @@ def _pool_view(item: PoolItem) -> dict[str, Any]:
 
 
 @bp.route("/pools", methods=["GET"])
-@user_view(bp, Role.AGENT)
+@user_view(Role.AGENT)
 def list_pools(principal: Principal) -> Response:
     items = catalog.list_all(PoolItem, principal.account_id)
     return json_response({"pools": [_pool_view(p) for p in items]})
 
 
 @bp.route("/pools", methods=["POST"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def create_pool(principal: Principal) -> Response:
-    body = parse_body(bp.current_request, PoolBody)
+    body = parse_body(current_request(), PoolBody)
     account_id = principal.account_id
     if catalog.get(CampaignItem, account_id, body.campaign_id) is None:
         raise _unknown("campaign_id", "campaign")

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from chalicelib.api.schemas import E164, Name, Strict
 from chalicelib.phone import parse_e164
-from chalicelib.routing.model import WEEKDAY_NAMES, OpenWindow, Schedule, load_timezone
+from chalicelib.routing.model import WEEKDAY_NAMES, OpenWindow, Schedule, TagRule, load_timezone
 
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
 Cents = Annotated[int, Field(ge=0, le=100_000_000)]
@@ -105,7 +105,12 @@ class TagRuleBody(Strict):
                 raise ValueError(f"{self.op} needs a numeric value") from err
         if self.op in {"eq", "ne"} and not isinstance(self.value, str | Decimal):
             raise ValueError(f"{self.op} needs a single value")
+        self.rule()  # routing's own checks, with its messages
         return self
+
+    def rule(self) -> TagRule:
+        value = tuple(self.value) if isinstance(self.value, list) else self.value
+        return TagRule(self.tag, self.op, value)
 
 
 class BuyerBody(Strict):

@@ -7,13 +7,14 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from chalice.app import Blueprint, Request, Response
+from chalice.app import Request, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.auth import tokens
 from chalicelib.auth.roles import Principal, Role
 from chalicelib.config import get_settings
 from chalicelib.observability import logger
+from chalicelib.requests import current_request
 from chalicelib.store.api_keys import KeyPrincipal, authenticate_key
 
 M = TypeVar("M", bound=BaseModel)
@@ -98,23 +99,21 @@ def _answer(call: Callable[[], Response]) -> Response:
 
 
 def _authenticated(
-    bp: Blueprint, authenticate: Callable[[Request], Any]
+    authenticate: Callable[[Request], Any],
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """A view that runs `authenticate` first and passes what it returns as the first argument."""
 
     def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
         @functools.wraps(fn)
         def view(**uri: Any) -> Response:
-            return _answer(lambda: fn(authenticate(bp.current_request), **uri))
+            return _answer(lambda: fn(authenticate(current_request()), **uri))
 
         return view
 
     return decorate
 
 
-def user_view(
-    bp: Blueprint, minimum: Role
-) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+def user_view(minimum: Role) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """Require a verified ID token whose role is at least `minimum`; pass the principal first."""
 
     def authenticate(request: Request) -> Principal:
@@ -124,7 +123,7 @@ def user_view(
         logger.append_keys(account_id=principal.account_id, user_id=principal.user_id)
         return principal
 
-    return _authenticated(bp, authenticate)
+    return _authenticated(authenticate)
 
 
 def authenticate_user(request: Request) -> Principal:
@@ -147,9 +146,9 @@ def authenticate_publisher(request: Request) -> KeyPrincipal:
     return principal
 
 
-def publisher_view(bp: Blueprint) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+def publisher_view(fn: Callable[..., Response]) -> Callable[..., Response]:
     """Require a live publisher API key; pass its principal first."""
-    return _authenticated(bp, authenticate_publisher)
+    return _authenticated(authenticate_publisher)(fn)
 
 
 def public_view(fn: Callable[..., Response]) -> Callable[..., Response]:

@@ -14,6 +14,7 @@ from chalicelib.api.schemas import (
 )
 from chalicelib.auth.roles import Principal, Role
 from chalicelib.phone import parse_e164
+from chalicelib.requests import current_request
 from chalicelib.store import catalog, numbers, tenants
 from chalicelib.store.models import CampaignItem
 
@@ -33,16 +34,16 @@ def attribution_of(account_id: str, body: NumberAttributionRequest) -> numbers.A
 
 
 @bp.route("/numbers", methods=["GET"])
-@user_view(bp, Role.AGENT)
+@user_view(Role.AGENT)
 def list_numbers(principal: Principal) -> Response:
     items = numbers.list_tracking_numbers(principal.account_id)
     return json_response({"numbers": [serializers.tracking_number(n) for n in items]})
 
 
 @bp.route("/numbers", methods=["POST"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def add_number(principal: Principal) -> Response:
-    body = parse_body(bp.current_request, CreateTrackingNumberRequest)
+    body = parse_body(current_request(), CreateTrackingNumberRequest)
     attribution = attribution_of(principal.account_id, body)
     try:
         item = numbers.add_tracking_number(
@@ -56,9 +57,9 @@ def add_number(principal: Principal) -> Response:
 
 
 @bp.route("/numbers/{number}", methods=["PUT"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def assign_number(principal: Principal, number: str) -> Response:
-    body = parse_body(bp.current_request, NumberAttributionRequest)
+    body = parse_body(current_request(), NumberAttributionRequest)
     text = unquote(number)
     try:
         e164 = parse_e164(text if text.startswith("+") else "+" + text)

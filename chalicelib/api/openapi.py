@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.api import schemas
+from chalicelib.api import catalog_schemas, schemas
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -59,9 +59,10 @@ def _query(name: str, description: str) -> dict[str, Any]:
     }
 
 
-def _voice(summary: str) -> dict[str, Any]:
+def _voice(summary: str, *params: str) -> dict[str, Any]:
     return {
         "summary": summary,
+        "parameters": [_path(name) for name in params],
         "tags": ["voice"],
         "security": [{"twilioSignature": []}],
         "requestBody": {
@@ -82,6 +83,31 @@ def _voice(summary: str) -> dict[str, Any]:
 
 
 PUB = [_path("publisher_id")]
+CALL_FILTERS = [
+    _query("day", "one UTC day, YYYY-MM-DD"),
+    _query("from", "first UTC day, YYYY-MM-DD (default today)"),
+    _query("to", "last UTC day, YYYY-MM-DD (default today; at most 93 days)"),
+    *[
+        _query(name, f"only calls with this {name}")
+        for name in ("campaign_id", "publisher_id", "buyer_id", "target_id", "status", "source")
+    ],
+    _query("converted", "true|false"),
+    _query("duplicate", "true|false"),
+]
+
+
+def _crud(plural: str, id_name: str, body: str, tag: str) -> dict[str, Any]:
+    one = plural.rstrip("s")
+    return {
+        f"/api/v1/{plural}": {
+            "get": _op(f"List {plural}", tag),
+            "post": _op(f"Create a {one} (admin)", tag, body=body, status="201"),
+        },
+        f"/api/v1/{plural}/{{{id_name}}}": {
+            "get": _op(f"One {one}", tag, params=[_path(id_name)]),
+            "put": _op(f"Replace a {one} (admin)", tag, body=body, params=[_path(id_name)]),
+        },
+    }
 
 
 def document() -> dict[str, Any]:
@@ -95,8 +121,17 @@ def document() -> dict[str, Any]:
             schemas.CreatePublisherRequest,
             schemas.CreateApiKeyRequest,
             schemas.CreateTrackingNumberRequest,
+            schemas.NumberAttributionRequest,
+            catalog_schemas.CampaignBody,
+            catalog_schemas.BuyerBody,
+            catalog_schemas.TargetBody,
+            catalog_schemas.PoolBody,
         )
     }
+    for model in list(models.values()):
+        # Nested models come back under $defs; lift them into components.
+        for name, nested in model.pop("$defs", {}).items():
+            models.setdefault(name, nested)
     error = {
         "type": "object",
         "required": ["error", "message"],
@@ -142,6 +177,16 @@ def document() -> dict[str, Any]:
             "/voice/inbound": {"post": _voice("A call arrives on a tracking number")},
             "/voice/status": {"post": _voice("Call status callback (final status and duration)")},
             "/voice/fallback": {"post": _voice("CPaaS fallback URL: polite message and hang-up")},
+            "/voice/ivr/{node}/{tries}": {
+                "post": _voice("IVR answer (Gather action)", "node", "tries")
+            },
+            "/voice/dial/{attempt}": {
+                "post": _voice("Dial result: bridge ended or fall through", "attempt")
+            },
+            "/voice/whisper/{attempt}": {"post": _voice("Whisper to an offered target", "attempt")},
+            "/voice/whisper/{attempt}/accept": {
+                "post": _voice("Target pressed a key to accept", "attempt")
+            },
             "/api/v1/auth/login": {
                 "post": _op(
                     "Exchange email and password for tokens",
@@ -207,13 +252,47 @@ def document() -> dict[str, Any]:
             },
             "/api/v1/calls": {
                 "get": _op(
-                    "The call log of one day, newest first",
+                    "The call log, newest first, filtered and paged",
                     "calls",
                     params=[
-                        _query("day", "UTC day, YYYY-MM-DD (default today)"),
+                        *CALL_FILTERS,
                         _query("limit", "1..200 (default 50)"),
                         _query("cursor", "from the previous page"),
                     ],
+                ),
+            },
+            "/api/v1/calls/export": {
+                "get": _op("The filtered call log as CSV", "calls", params=CALL_FILTERS),
+            },
+            "/api/v1/reports/summary": {
+                "get": _op(
+                    "Calls, connected, converted, revenue, payout, profit by group",
+                    "reports",
+                    params=[
+                        *CALL_FILTERS,
+                        _query("group_by", "campaign|publisher|buyer|target|source|day|hour"),
+                    ],
+                ),
+            },
+            "/api/v1/live": {"get": _op("Calls in progress per campaign and target", "reports")},
+            **_crud("campaigns", "campaign_id", "CampaignBody", "campaigns"),
+            **_crud("buyers", "buyer_id", "BuyerBody", "buyers"),
+            **_crud("targets", "target_id", "TargetBody", "targets"),
+            "/api/v1/pools": {
+                "get": _op("List number pools", "numbers"),
+                "post": _op(
+                    "Create a pool of tracking numbers (admin)",
+                    "numbers",
+                    body="PoolBody",
+                    status="201",
+                ),
+            },
+            "/api/v1/numbers/{number}": {
+                "put": _op(
+                    "Point a number at a campaign, publisher and source (admin)",
+                    "numbers",
+                    body="NumberAttributionRequest",
+                    params=[_path("number")],
                 ),
             },
             "/api/v1/calls/{call_sid}": {

@@ -8,28 +8,29 @@ from chalicelib.api import serializers
 from chalicelib.api.http import json_response, not_found, parse_body, user_view
 from chalicelib.api.schemas import CreateApiKeyRequest, CreatePublisherRequest
 from chalicelib.auth.roles import Principal, Role
+from chalicelib.requests import current_request
 from chalicelib.store import api_keys, tenants
 
 bp = Blueprint(__name__)
 
 
 @bp.route("/publishers", methods=["GET"])
-@user_view(bp, Role.AGENT)
+@user_view(Role.AGENT)
 def list_publishers(principal: Principal) -> Response:
     items = tenants.list_publishers(principal.account_id)
     return json_response({"publishers": [serializers.publisher(p) for p in items]})
 
 
 @bp.route("/publishers", methods=["POST"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def create_publisher(principal: Principal) -> Response:
-    body = parse_body(bp.current_request, CreatePublisherRequest)
+    body = parse_body(current_request(), CreatePublisherRequest)
     item = tenants.create_publisher(principal.account_id, body.name, body.contact_email)
     return json_response({"publisher": serializers.publisher(item)}, 201)
 
 
 @bp.route("/publishers/{publisher_id}", methods=["GET"])
-@user_view(bp, Role.AGENT)
+@user_view(Role.AGENT)
 def get_publisher(principal: Principal, publisher_id: str) -> Response:
     item = tenants.get_publisher(principal.account_id, publisher_id)
     if item is None:
@@ -38,7 +39,7 @@ def get_publisher(principal: Principal, publisher_id: str) -> Response:
 
 
 @bp.route("/publishers/{publisher_id}/keys", methods=["GET"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def list_keys(principal: Principal, publisher_id: str) -> Response:
     if tenants.get_publisher(principal.account_id, publisher_id) is None:
         raise not_found("publisher")
@@ -47,9 +48,9 @@ def list_keys(principal: Principal, publisher_id: str) -> Response:
 
 
 @bp.route("/publishers/{publisher_id}/keys", methods=["POST"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def create_key(principal: Principal, publisher_id: str) -> Response:
-    body = parse_body(bp.current_request, CreateApiKeyRequest)
+    body = parse_body(current_request(), CreateApiKeyRequest)
     if tenants.get_publisher(principal.account_id, publisher_id) is None:
         raise not_found("publisher")
     issued = api_keys.issue_key(principal.account_id, publisher_id, body.label)
@@ -60,7 +61,7 @@ def create_key(principal: Principal, publisher_id: str) -> Response:
 
 
 @bp.route("/publishers/{publisher_id}/keys/{key_id}", methods=["DELETE"])
-@user_view(bp, Role.ADMIN)
+@user_view(Role.ADMIN)
 def revoke_key(principal: Principal, publisher_id: str, key_id: str) -> Response:
     item = api_keys.revoke_key(principal.account_id, publisher_id, key_id)
     if item is None:

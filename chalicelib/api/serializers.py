@@ -75,8 +75,33 @@ def call(item: CallItem) -> dict[str, Any]:
         "status": item.status,
         "started_at": item.started_at.isoformat(),
         "ended_at": item.ended_at.isoformat() if item.ended_at else None,
-        "duration_seconds": int(item.duration_seconds)
-        if item.duration_seconds is not None
-        else None,
+        "duration_seconds": _int(item.duration_seconds),
         "tags": tags_of(item),
+        "campaign_id": item.campaign_id,
+        "publisher_id": item.publisher_id,
+        "source": item.source,
+        "duplicate": bool(item.duplicate),
+        "target_id": item.target_id,
+        "buyer_id": item.buyer_id,
+        "connected_seconds": _int(item.connected_seconds),
+        "converted": item.converted,
+        "revenue_cents": _int(item.revenue_cents),
+        "payout_cents": _int(item.payout_cents),
+        "routing": _routing(item.routing),
+    }
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _routing(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What routing did for a call (targets tried and why others were left out)."""
+    if not raw:
+        return None
+    return {
+        "tried": raw.get("tried", []),
+        "excluded": raw.get("excluded", {}),
+        "fallback": raw.get("fallback", False),
+        "attempts": raw.get("attempt", 0),
     }

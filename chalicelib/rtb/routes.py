@@ -11,7 +11,7 @@ bp = Blueprint(__name__)
 
 
 @bp.route("/me", methods=["GET"])
-@publisher_view(bp)
+@publisher_view
 def whoami(principal: KeyPrincipal) -> Response:
     """Lets a publisher check that its key works and which account it speaks for."""
     return json_response(

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,12 +27,6 @@ class NewCall:
     to_number: str
     status: str
     tags: dict[str, str]
-
-
-@dataclass(frozen=True)
-class CallPage:
-    calls: list[CallItem]
-    cursor: str | None
 
 
 def tags_of(item: CallItem) -> dict[str, str]:
@@ -140,40 +133,9 @@ def get_call(account_id: str, call_sid: str) -> CallItem | None:
     return item if item.account_id == account_id else None
 
 
-def _encode_cursor(key: dict[str, dict[str, str]] | None) -> str | None:
-    if not key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> dict[str, dict[str, str]] | None:
-    """Parse a listing cursor; raises ValueError when it is not one of ours."""
-    if not cursor:
-        return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError) as err:
-        raise ValueError("cursor is not valid") from err
-    if (
-        not isinstance(key, dict)
-        or set(key) != {"pk", "sk", "gsi1pk", "gsi1sk"}
-        or not all(
-            isinstance(v, dict) and list(v) == ["S"] and isinstance(v["S"], str)
-            for v in key.values()
-        )
-    ):
-        raise ValueError("cursor is not valid")
-    return key
-
-
-def list_calls(account_id: str, day: str, limit: int, cursor: str | None) -> CallPage:
-    """An account's calls of one UTC day, newest first (GSI1 Query)."""
-    start_key = decode_cursor(cursor)
+def calls_of_day(account_id: str, day: str, before: str | None = None) -> Iterator[CallItem]:
+    """An account's calls of one UTC day, newest first, optionally only those before a
+    listing position (`gsi1sk` of the last call already shown). Paged GSI1 Query."""
     partition = keys.calls_by_day_pk(account_id, day)
-    if start_key is not None and start_key["gsi1pk"].get("S") != partition:
-        raise ValueError("cursor is not valid")
-    result = CallItem.by_account_day.query(
-        partition, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
-    )
-    calls = list(result)
-    return CallPage(calls=calls, cursor=_encode_cursor(result.last_evaluated_key))
+    condition = CallItem.gsi1sk < before if before else None
+    return iter(CallItem.by_account_day.query(partition, condition, scan_index_forward=False))

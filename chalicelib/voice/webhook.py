@@ -14,6 +14,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from chalicelib.config import get_settings
 from chalicelib.observability import bind_call, logger, metrics
+from chalicelib.requests import current_request
 from chalicelib.voice import signature, twiml
 from chalicelib.voice.params import BadWebhook, parse_form
 
@@ -51,7 +52,7 @@ def voice_route(bp: Blueprint, path: str) -> Callable[[VoiceHandler], VoiceHandl
         @bp.route(path, methods=["POST"], content_types=[FORM])
         @functools.wraps(handler)
         def view(**uri: str) -> Response:
-            request = bp.current_request
+            request = current_request()
             settings = get_settings()
             try:
                 form = parse_form(_raw_bytes(request.raw_body), settings.max_webhook_body_bytes)

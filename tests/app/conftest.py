@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from chalice.test import Client
 
 from tests.conftest import Platform
 from tests.support import bearer
+from tools.callsim import CallSimulator
 
 
 @pytest.fixture(scope="session")
@@ -92,3 +94,30 @@ def agent_token(client: Client, admin_token: str) -> str:
     )
     assert reply.status_code == 201, reply.body
     return login(client, "agent@demo.example.com", "Agent-pass-12345")
+
+
+def chalice_transport(client: Client) -> httpx.MockTransport:
+    """Lets the call simulator (an httpx client) talk to the in-process app."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        reply = client.http.request(
+            request.method,
+            request.url.raw_path.decode(),
+            headers=dict(request.headers),
+            body=request.content,
+        )
+        return httpx.Response(reply.status_code, headers=reply.headers, content=reply.body)
+
+    return httpx.MockTransport(handle)
+
+
+@pytest.fixture
+def cpaas(client: Client, platform: Platform) -> Iterator[CallSimulator]:
+    """The call simulator playing the CPaaS against the in-process app."""
+    from tests.conftest import PUBLIC_BASE_URL
+
+    http = httpx.Client(transport=chalice_transport(client), base_url="http://app.test")
+    with CallSimulator(
+        "http://app.test", platform.auth_token, public_base_url=PUBLIC_BASE_URL, client=http
+    ) as simulator:
+        yield simulator

@@ -1,0 +1,96 @@
+"""Inbound pay-per-call through the app in process, the CPaaS played by the call simulator."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.store import keys
+from chalicelib.store.models import CallItem, CounterItem
+from tests.app.conftest import api
+from tools.callsim import CallSimulator, Geo, PartyBehaviour
+
+_numbers = itertools.count(100)
+
+
+def new_number() -> str:
+    return f"+1888555{next(_numbers):04d}"
+
+
+class Setup:
+    """Builds buyers, targets, a campaign and a tracking number through the API."""
+
+    def __init__(self, client: Client, token: str) -> None:
+        self.client, self.token = client, token
+
+    def post(self, path: str, body: dict[str, Any], status: int = 201) -> dict[str, Any]:
+        reply = api(self.client, "POST", path, self.token, body)
+        assert reply.status_code == status, reply.body
+        return dict(reply.json_body)
+
+    def buyer(self, **body: Any) -> str:
+        return str(self.post("/api/v1/buyers", {"name": "Buyer", **body})["buyer"]["id"])
+
+    def target(self, buyer_id: str, destination: str, **body: Any) -> str:
+        created = self.post(
+            "/api/v1/targets",
+            {"name": destination, "buyer_id": buyer_id, "destination": destination, **body},
+        )
+        return str(created["target"]["id"])
+
+    def campaign(self, plan: list[dict[str, Any]], **body: Any) -> tuple[str, str]:
+        campaign = self.post("/api/v1/campaigns", {"name": "Campaign", "plan": plan, **body})
+        campaign_id = campaign["campaign"]["id"]
+        number = new_number()
+        self.post(
+            "/api/v1/numbers",
+            {"number": number, "campaign_id": campaign_id, "source": "Google Ads"},
+        )
+        return campaign_id, number
+
+
+@pytest.fixture
+def setup(client: Client, admin_token: str) -> Setup:
+    return Setup(client, admin_token)
+
+
+def record(call_sid: str) -> CallItem:
+    return CallItem.get(keys.call_pk(call_sid), keys.META)
+
+
+def counter(pk: str, sk: str = "CONC") -> int:
+    try:
+        return int(CounterItem.get(pk, sk).n)
+    except CounterItem.DoesNotExist:
+        return 0
+
+
+def test_priority_routing_connects_converts_and_pays(setup: Setup, cpaas: CallSimulator) -> None:
+    buyer = setup.buyer()
+    first = setup.target(buyer, "+14155550201", caps={"concurrency": 2})
+    setup.target(buyer, "+14155550202")
+    campaign_id, number = setup.campaign(
+        [{"target_id": first, "priority": 1}],
+        payout_cents=2500,
+        revenue_cents=4000,
+        conversion={"buffer_seconds": 90},
+    )
+    transcript = cpaas.place_call(
+        "+13105550100",
+        number,
+        parties={"+14155550201": PartyBehaviour.answer(after=3, talk=120)},
+        caller_geo=Geo("Los Angeles", "CA", "90001", "US"),
+    )
+    assert not transcript.application_error, transcript.to_text()
+    assert transcript.dialled() == ["+14155550201"]
+    item = record(transcript.call_sid)
+    assert item.campaign_id == campaign_id
+    assert item.source == "Google Ads"
+    assert item.target_id == first
+    assert item.connected_seconds == 120
+    assert item.converted is True
+    assert (item.revenue_cents, item.payout_cents) == (4000, 2500)
+    assert counter(keys.counter_pk("acc_demo", "TGT", first)) == 0
