@@ -25,7 +25,9 @@ def list_publishers(principal: Principal) -> Response:
 @user_view(Role.ADMIN)
 def create_publisher(principal: Principal) -> Response:
     body = parse_body(current_request(), CreatePublisherRequest)
-    item = tenants.create_publisher(principal.account_id, body.name, body.contact_email)
+    item = tenants.create_publisher(
+        principal.account_id, body.name, body.contact_email, body.payout_overrides
+    )
     return json_response({"publisher": serializers.publisher(item)}, 201)
 
 

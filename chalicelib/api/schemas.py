@@ -49,6 +49,11 @@ class CreateAccountRequest(Strict):
 class CreatePublisherRequest(Strict):
     name: Name
     contact_email: Email | None = None
+    # Per-campaign payout in cents that replaces the campaign's own for this publisher.
+    payout_overrides: dict[
+        Annotated[str, Field(min_length=1, max_length=64)],
+        Annotated[int, Field(ge=0, le=100_000_000)],
+    ] = Field(default_factory=dict)
 
 
 class CreateApiKeyRequest(Strict):

@@ -38,6 +38,7 @@ def publisher(item: PublisherItem) -> dict[str, Any]:
         "id": item.publisher_id,
         "name": item.name,
         "contact_email": item.contact_email,
+        "payout_overrides": dict(item.payout_overrides or {}),
         "created_at": item.created_at.isoformat(),
     }
 

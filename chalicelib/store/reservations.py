@@ -16,9 +16,9 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.store.models import CounterItem
+from chalicelib.store.transactions import LabelledTransaction
 
 Phase = Literal["route", "connect", "convert"]
 PERIODS = ("hourly", "daily", "monthly", "total")
@@ -79,29 +79,26 @@ def checks_for(
     return ops
 
 
-def add_checks(tx: TransactWrite, checks: list[CapCheck]) -> None:
+def add_checks(tx: LabelledTransaction, label: str, checks: list[CapCheck]) -> None:
     for check in checks:
         under = CounterItem.n.does_not_exist()
         if check.limit is not None:
             under = under | (CounterItem.n < check.limit)
         if not check.increment:
-            tx.condition_check(CounterItem, check.pk, check.sk, condition=under)
+            tx.check(label, CounterItem, check.pk, check.sk, under)
             continue
         actions: list[Action] = [CounterItem.n.add(1)]
         if check.expires_at is not None:
             actions.append(CounterItem.expires_at.set(check.expires_at))
         tx.update(
+            label,
             CounterItem(check.pk, check.sk),
-            actions=actions,
-            condition=under if check.limit is not None else None,
+            actions,
+            under if check.limit is not None else None,
         )
 
 
-def add_release(tx: TransactWrite, owner_pks: list[str]) -> None:
+def add_release(tx: LabelledTransaction, label: str, owner_pks: list[str]) -> None:
     """Give back the concurrency slots a reservation took (never below zero)."""
     for pk in owner_pks:
-        tx.update(
-            CounterItem(pk, CONCURRENCY),
-            actions=[CounterItem.n.add(-1)],
-            condition=CounterItem.n > 0,
-        )
+        tx.update(label, CounterItem(pk, CONCURRENCY), [CounterItem.n.add(-1)], CounterItem.n > 0)

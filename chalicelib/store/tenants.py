@@ -66,7 +66,12 @@ def list_users(account_id: str) -> list[UserItem]:
     )
 
 
-def create_publisher(account_id: str, name: str, contact_email: str | None) -> PublisherItem:
+def create_publisher(
+    account_id: str,
+    name: str,
+    contact_email: str | None,
+    payout_overrides: dict[str, int] | None = None,
+) -> PublisherItem:
     publisher_id = keys.new_id("pub")
     item = PublisherItem(
         keys.account_pk(account_id),
@@ -75,6 +80,7 @@ def create_publisher(account_id: str, name: str, contact_email: str | None) -> P
         publisher_id=publisher_id,
         name=name,
         contact_email=contact_email,
+        payout_overrides=payout_overrides or {},
         created_at=utcnow(),
     )
     item.save(condition=PublisherItem.pk.does_not_exist())

@@ -11,17 +11,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from chalicelib.observability import logger
 from chalicelib.routing import RoutableTarget
 from chalicelib.store import keys, reservations
 from chalicelib.store.models import CallerSeenItem, CallItem
-from chalicelib.store.tables import connection
+from chalicelib.store.transactions import LabelledTransaction, Refused, labelled_transaction
 from chalicelib.voice import twiml
 from chalicelib.voice.config import CampaignConfig
 from chalicelib.voice.signature import absolute_url
@@ -155,8 +153,26 @@ def _route_checks(
     return labelled
 
 
+def add_caller_seen(
+    tx: LabelledTransaction, call: CallItem, campaign_id: str, window_days: int, at: datetime
+) -> None:
+    """Remember this caller; refused (label `duplicate`) if they called within the window."""
+    window = timedelta(days=window_days)
+    tx.save(
+        "duplicate",
+        CallerSeenItem(
+            keys.counter_pk(call.account_id, "CAMP", campaign_id),
+            keys.caller_seen_sk(call.from_number),
+            last_call_at=int(at.timestamp()),
+            expires_at=at + window,
+        ),
+        CallerSeenItem.pk.does_not_exist()
+        | (CallerSeenItem.last_call_at < int((at - window).timestamp())),
+    )
+
+
 def _call_write(
-    tx: TransactWrite,
+    tx: LabelledTransaction,
     call: CallItem,
     state: RoutingState,
     arrival: Arrival | None,
@@ -170,7 +186,7 @@ def _call_write(
         item.attempt = state.attempt
         for name, value in extra.items():
             setattr(item, name, value)
-        tx.save(item, condition=CallItem.pk.does_not_exist())
+        tx.save("call", item, CallItem.pk.does_not_exist())
         return
     actions: list[Action] = [
         CallItem.routing.set(routing),
@@ -181,7 +197,7 @@ def _call_write(
     condition: Condition = CallItem.ended_at.does_not_exist()
     if expected_attempt is not None:
         condition &= CallItem.attempt == expected_attempt
-    tx.update(call, actions=actions, condition=condition)
+    tx.update("call", call, actions, condition)
 
 
 def advance(
@@ -223,9 +239,8 @@ def advance(
             next_state.fallback = True
             answer = fallback_twiml(config)
         next_state.twiml = str(answer)
-        labels: list[str] = ["call"]
         try:
-            with TransactWrite(connection=connection()) as tx:
+            with labelled_transaction() as tx:
                 _call_write(
                     tx,
                     call,
@@ -235,39 +250,17 @@ def advance(
                     {**extra, "updated_at": at, "status": call.status},
                 )
                 if duplicate_check and arrival is not None:
-                    labels.append("duplicate")
-                    window = timedelta(days=arrival.duplicate_window_days)
-                    tx.save(
-                        CallerSeenItem(
-                            keys.counter_pk(call.account_id, "CAMP", config.campaign_id),
-                            keys.caller_seen_sk(call.from_number),
-                            last_call_at=int(at.timestamp()),
-                            expires_at=at + window,
-                        ),
-                        condition=CallerSeenItem.pk.does_not_exist()
-                        | (CallerSeenItem.last_call_at < int((at - window).timestamp())),
-                    )
+                    add_caller_seen(tx, call, config.campaign_id, arrival.duplicate_window_days, at)
                 for target_id, check in checks:
-                    labels.append(target_id)
-                    reservations.add_checks(tx, [check])
-                for pk in release or []:
-                    labels.append("release")
-                    reservations.add_release(tx, [pk])
-                for check in counters or []:
-                    labels.append("count")
-                    reservations.add_checks(tx, [check])
-        except TransactWriteError as err:
-            refused = {
-                labels[i]
-                for i, reason in enumerate(err.cancellation_reasons)
-                if reason is not None and reason.code == "ConditionalCheckFailed"
-            }
-            if not refused or len(err.cancellation_reasons) != len(labels):
-                raise
+                    reservations.add_checks(tx, target_id, [check])
+                reservations.add_release(tx, "release", release or [])
+                reservations.add_checks(tx, "count", counters or [])
+        except Refused as refusal:
+            refused = refusal.labels
             if "call" in refused:
-                raise AlreadyHandled(call.call_sid) from err
+                raise AlreadyHandled(call.call_sid) from refusal
             if "release" in refused:
-                # A slot already at zero: a lost update was repaired elsewhere; don't block.
+                # A slot already at zero (repaired elsewhere): giving it back must not block.
                 logger.warning("concurrency counter already at zero on release")
                 release = []
             if "duplicate" in refused:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DoesNotExist
 from twilio.twiml.voice_response import VoiceResponse
 
 from chalicelib.clock import utcnow
 from chalicelib.observability import bind_call, logger
 from chalicelib.routing import route_call
 from chalicelib.store import calls, keys, numbers
-from chalicelib.store.errors import condition_failed
-from chalicelib.store.models import CallerSeenItem, CallItem, CounterItem
-from chalicelib.store.tables import connection
+from chalicelib.store.models import CallItem, CounterItem
+from chalicelib.store.transactions import Refused, labelled_transaction
 from chalicelib.voice import ivr, twiml
 from chalicelib.voice.config import CampaignConfig, load_campaign
 from chalicelib.voice.dialing import (
@@ -23,6 +21,7 @@ from chalicelib.voice.dialing import (
     AlreadyHandled,
     Arrival,
     RoutingState,
+    add_caller_seen,
     advance,
     fallback_twiml,
 )
@@ -153,26 +152,13 @@ def _record_arrival(
     check = window_days > 0 and config is not None and item.from_number.startswith("+")
     for _ in range(2):
         try:
-            with TransactWrite(connection=connection()) as tx:
-                tx.save(item, condition=CallItem.pk.does_not_exist())
+            with labelled_transaction() as tx:
+                tx.save("call", item, CallItem.pk.does_not_exist())
                 if check and config is not None:
-                    window = timedelta(days=window_days)
-                    tx.save(
-                        CallerSeenItem(
-                            keys.counter_pk(item.account_id, "CAMP", config.campaign_id),
-                            keys.caller_seen_sk(item.from_number),
-                            last_call_at=int(now.timestamp()),
-                            expires_at=now + window,
-                        ),
-                        condition=CallerSeenItem.pk.does_not_exist()
-                        | (CallerSeenItem.last_call_at < int((now - window).timestamp())),
-                    )
+                    add_caller_seen(tx, item, config.campaign_id, window_days, now)
             return
-        except TransactWriteError as err:
-            if not condition_failed(err):
-                raise
-            reasons = err.cancellation_reasons
-            if reasons and reasons[0] is not None:
-                raise AlreadyHandled(item.call_sid) from err
+        except Refused as refusal:
+            if "call" in refusal.labels:
+                raise AlreadyHandled(item.call_sid) from refusal
             item.duplicate = True
             check = False

@@ -1,0 +1,358 @@
+"""Inbound pay-per-call end to end: the local stack over HTTP, the CPaaS played by the
+call simulator, configuration made through the management API as a marketer would."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import LocalStack
+from tools.callsim import CallerScript, CallSimulator, Geo, PartyBehaviour
+
+pytestmark = pytest.mark.e2e
+_numbers = itertools.count(200)
+_callers = itertools.count(1000)
+
+
+def caller() -> str:
+    return f"+1312555{next(_callers):04d}"
+
+
+class Marketer:
+    """The management API as the dashboard uses it, logged in as the demo admin."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        token = httpx.post(
+            f"{stack.url}/api/v1/auth/login",
+            json={"email": stack.info["admin_email"], "password": stack.info["admin_password"]},
+        ).json()["id_token"]
+        self.http = httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {token}"})
+        self.number_extra: dict[str, Any] = {}
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = self.http.post(path, json=body)
+        assert reply.status_code == 201, reply.text
+        return dict(reply.json())
+
+    def buyer(self, **body: Any) -> str:
+        return str(self.post("/api/v1/buyers", {"name": "Buyer", **body})["buyer"]["id"])
+
+    def target(self, buyer_id: str, destination: str, **body: Any) -> str:
+        body = {"name": destination, "buyer_id": buyer_id, "destination": destination, **body}
+        return str(self.post("/api/v1/targets", body)["target"]["id"])
+
+    def campaign(self, plan: list[str | dict[str, Any]], **body: Any) -> str:
+        """A campaign with its own tracking number; returns the number."""
+        entries = [{"target_id": p} if isinstance(p, str) else p for p in plan]
+        created = self.post("/api/v1/campaigns", {"name": "Campaign", "plan": entries, **body})
+        number = f"+1877555{next(_numbers):04d}"
+        attribution = {"campaign_id": created["campaign"]["id"], "source": "Google Ads"}
+        self.post("/api/v1/numbers", {"number": number, **attribution, **self.number_extra})
+        return number
+
+    def call(self, call_sid: str) -> dict[str, Any]:
+        reply = self.http.get(f"/api/v1/calls/{call_sid}")
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json()["call"])
+
+    def live_targets(self) -> dict[str, int]:
+        return dict(self.http.get("/api/v1/live").json()["targets"])
+
+
+@pytest.fixture(scope="module")
+def marketer(stack: LocalStack) -> Marketer:
+    return Marketer(stack)
+
+
+@pytest.fixture
+def cpaas(stack: LocalStack) -> Iterator[CallSimulator]:
+    with CallSimulator(stack.url, stack.info["twilio_auth_token"]) as simulator:
+        yield simulator
+
+
+def answer(talk: float = 120, after: float = 2) -> PartyBehaviour:
+    return PartyBehaviour.answer(after=after, talk=talk)
+
+
+def outcomes(call: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(t["target_id"], t["outcome"]) for t in call["routing"]["tried"]]
+
+
+def test_priority_first_then_fall_through_on_busy_and_no_answer(
+    marketer: Marketer, cpaas: CallSimulator
+) -> None:
+    buyer = marketer.buyer()
+    busy = marketer.target(buyer, "+14155551001", priority=1)
+    silent = marketer.target(buyer, "+14155551002", priority=2)
+    taker = marketer.target(buyer, "+14155551003", priority=3)
+    number = marketer.campaign([taker, busy, silent], max_attempts=3)
+    transcript = cpaas.place_call(
+        caller(),
+        number,
+        parties={
+            "+14155551001": PartyBehaviour.busy(),
+            "+14155551002": PartyBehaviour.no_answer(),
+            "+14155551003": answer(),
+        },
+    )
+    assert not transcript.application_error
+    assert transcript.dialled() == ["+14155551001", "+14155551002", "+14155551003"]
+    call = marketer.call(transcript.call_sid)
+    assert outcomes(call) == [(busy, "busy"), (silent, "no-answer"), (taker, "connected")]
+    assert call["target_id"] == taker
+    assert marketer.live_targets().get(taker, 0) == 0
+
+
+def test_weights_share_calls_within_a_priority(marketer: Marketer, cpaas: CallSimulator) -> None:
+    buyer = marketer.buyer()
+    heavy = marketer.target(buyer, "+14155551011")
+    light = marketer.target(buyer, "+14155551012")
+    number = marketer.campaign(
+        [{"target_id": heavy, "weight": 9}, {"target_id": light, "weight": 1}]
+    )
+    firsts = [
+        cpaas.place_call(caller(), number, default_party=answer(talk=5)).dialled()[0]
+        for _ in range(20)
+    ]
+    assert firsts.count("+14155551011") > firsts.count("+14155551012")
+
+
+def test_round_robin_rotates_through_targets(marketer: Marketer, cpaas: CallSimulator) -> None:
+    buyer = marketer.buyer()
+    targets = [marketer.target(buyer, f"+1415555102{n}") for n in range(3)]
+    number = marketer.campaign(targets, strategy="round_robin")
+    firsts = [
+        cpaas.place_call(caller(), number, default_party=answer(talk=5)).dialled()[0]
+        for _ in range(3)
+    ]
+    assert sorted(firsts) == ["+14155551020", "+14155551021", "+14155551022"]
+
+
+def test_simultaneous_offer_goes_to_the_first_to_accept(
+    marketer: Marketer, cpaas: CallSimulator
+) -> None:
+    buyers = [marketer.buyer(caps={"concurrency": 3}) for _ in range(3)]
+    targets = [
+        marketer.target(b, f"+1415555103{n}", caps={"concurrency": 1}) for n, b in enumerate(buyers)
+    ]
+    number = marketer.campaign(targets, strategy="simultaneous")
+    transcript = cpaas.place_call(
+        caller(),
+        number,
+        parties={
+            "+14155551030": PartyBehaviour.answer(after=1, digits="2"),  # declines
+            "+14155551031": PartyBehaviour.answer(after=2, digits="1", talk=100),
+            "+14155551032": PartyBehaviour.answer(after=3, digits="1"),
+        },
+    )
+    assert not transcript.application_error, transcript.to_text()
+    assert sorted(transcript.dialled()) == ["+14155551030", "+14155551031", "+14155551032"]
+    call = marketer.call(transcript.call_sid)
+    assert call["target_id"] == targets[1]
+    assert call["connected_seconds"] == 100
+    live = marketer.live_targets()
+    assert all(live.get(t, 0) == 0 for t in targets)
+
+
+def test_closed_schedule_and_geo_filter_skip_targets(
+    marketer: Marketer, cpaas: CallSimulator
+) -> None:
+    buyer = marketer.buyer()
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%A").lower()
+    closed = marketer.target(
+        buyer,
+        "+14155551041",
+        schedule={
+            "timezone": "UTC",
+            "days": {tomorrow: [{"start": "00:00", "end": "24:00"}]},
+        },
+    )
+    texas = marketer.target(buyer, "+14155551042", geo={"states": ["TX"]})
+    anywhere = marketer.target(buyer, "+14155551043", priority=2)
+    number = marketer.campaign([closed, texas, anywhere])
+    transcript = cpaas.place_call(
+        caller(), number, default_party=answer(), caller_geo=Geo("Fresno", "CA", "93650", "US")
+    )
+    assert transcript.dialled() == ["+14155551043"]
+    call = marketer.call(transcript.call_sid)
+    assert call["routing"]["excluded"] == {closed: "closed", texas: "geo"}
+
+
+IVR = {
+    "start": "age",
+    "nodes": {
+        "age": {
+            "prompt": "Are you over 65? Press 1 for yes, 2 for no.",
+            "tag": "age_over_65",
+            "choices": [{"digits": "1", "value": "yes"}, {"digits": "2", "value": "no"}],
+            "next": "zip",
+        },
+        "zip": {"prompt": "Please enter your ZIP code.", "tag": "zip", "num_digits": 5},
+    },
+}
+
+
+def test_ivr_answers_become_tags_that_routing_filters_on(
+    marketer: Marketer, cpaas: CallSimulator
+) -> None:
+    buyer = marketer.buyer()
+    seniors = marketer.target(
+        buyer,
+        "+14155551051",
+        tag_rules=[
+            {"tag": "age_over_65", "op": "eq", "value": "yes"},
+            {"tag": "zip", "op": "in", "value": ["90210", "10001"]},
+        ],
+    )
+    number = marketer.campaign([seniors], ivr=IVR)
+    qualified = cpaas.place_call(
+        caller(), number, script=CallerScript(inputs=["1", "90210"]), default_party=answer()
+    )
+    assert qualified.dialled() == ["+14155551051"]
+    call = marketer.call(qualified.call_sid)
+    assert call["tags"]["age_over_65"] == "yes"
+    assert call["tags"]["zip"] == "90210"
+    # A caller who answers "no" is not offered to the seniors buyer
+    young = cpaas.place_call(caller(), number, script=CallerScript(inputs=["2", "90210"]))
+    assert young.dialled() == []
+    assert marketer.call(young.call_sid)["routing"]["excluded"] == {seniors: "tags:age_over_65"}
+
+
+def test_ivr_retries_then_takes_the_default(marketer: Marketer, cpaas: CallSimulator) -> None:
+    buyer = marketer.buyer()
+    target = marketer.target(buyer, "+14155551052")
+    tree = {
+        "start": "q",
+        "nodes": {
+            "q": {
+                "prompt": "Press 1 to continue.",
+                "tag": "intent",
+                "retries": 1,
+                "choices": [{"digits": "1", "value": "yes"}],
+                "default": {"value": "unknown"},
+            }
+        },
+    }
+    number = marketer.campaign([target], ivr=tree)
+    transcript = cpaas.place_call(
+        caller(), number, script=CallerScript(inputs=["9", "8"]), default_party=answer()
+    )
+    assert sum("did not get that" in s for s in transcript.said()) == 1
+    assert marketer.call(transcript.call_sid)["tags"]["intent"] == "unknown"
+    assert transcript.dialled() == ["+14155551052"]
+
+
+@pytest.mark.parametrize("counts", ["routed", "connected", "converted"])
+def test_an_hourly_cap_skips_the_target_once_reached(
+    marketer: Marketer, cpaas: CallSimulator, counts: str
+) -> None:
+    buyer = marketer.buyer()
+    capped = marketer.target(buyer, "+14155551061", caps={"hourly": 1, "counts": counts})
+    spare = marketer.target(buyer, "+14155551062", priority=2)
+    number = marketer.campaign([capped, spare], conversion={"buffer_seconds": 60})
+    first = cpaas.place_call(caller(), number, default_party=answer(talk=90))
+    second = cpaas.place_call(caller(), number, default_party=answer(talk=90))
+    assert first.dialled() == ["+14155551061"]
+    assert second.dialled() == ["+14155551062"]
+    assert outcomes(marketer.call(second.call_sid))[0] == (capped, "capped")
+
+
+@pytest.mark.parametrize("period", ["daily", "monthly", "total"])
+def test_buyer_caps_are_shared_by_its_targets(
+    marketer: Marketer, cpaas: CallSimulator, period: str
+) -> None:
+    shared = marketer.buyer(caps={period: 1})
+    one = marketer.target(shared, "+14155551071")
+    two = marketer.target(shared, "+14155551072")
+    other = marketer.target(marketer.buyer(), "+14155551073", priority=2)
+    number = marketer.campaign([one, two, other])
+    first = cpaas.place_call(caller(), number, default_party=answer(talk=5))
+    second = cpaas.place_call(caller(), number, default_party=answer(talk=5))
+    assert first.dialled()[0] in {"+14155551071", "+14155551072"}
+    assert second.dialled() == ["+14155551073"]
+
+
+def test_duplicates_route_but_pay_nothing(marketer: Marketer, cpaas: CallSimulator) -> None:
+    target = marketer.target(marketer.buyer(), "+14155551081")
+    number = marketer.campaign(
+        [target], payout_cents=2000, revenue_cents=3500, duplicate_window_days=30
+    )
+    repeat = caller()
+    first = cpaas.place_call(repeat, number, default_party=answer(talk=120))
+    again = cpaas.place_call(repeat, number, default_party=answer(talk=120))
+    one, two = marketer.call(first.call_sid), marketer.call(again.call_sid)
+    assert (one["duplicate"], one["converted"], one["payout_cents"]) == (False, True, 2000)
+    assert (two["duplicate"], two["converted"], two["payout_cents"]) == (True, True, 0)
+    assert two["revenue_cents"] == 0
+    assert again.dialled() == ["+14155551081"]
+
+
+def test_blocklisted_callers_are_rejected(marketer: Marketer, cpaas: CallSimulator) -> None:
+    target = marketer.target(marketer.buyer(), "+14155551091")
+    number = marketer.campaign([target], blocklist=["+1900", "+13125550001"])
+    transcript = cpaas.place_call("+19005550123", number)
+    assert transcript.final_status in {"busy", "no-answer"}
+    assert transcript.dialled() == []
+    call = marketer.call(transcript.call_sid)
+    assert call["tags"]["outcome"] == "blocked"
+
+
+def test_no_eligible_target_goes_to_the_fallback_number(
+    marketer: Marketer, cpaas: CallSimulator
+) -> None:
+    target = marketer.target(marketer.buyer(), "+14155551101", enabled=False)
+    number = marketer.campaign([target], fallback_number="+18005550999")
+    transcript = cpaas.place_call(caller(), number, default_party=answer(talk=30))
+    assert transcript.dialled() == ["+18005550999"]
+    call = marketer.call(transcript.call_sid)
+    assert call["routing"]["fallback"] is True
+    assert call["routing"]["excluded"] == {target: "disabled"}
+
+
+def test_fallback_message_when_every_target_fails(marketer: Marketer, cpaas: CallSimulator) -> None:
+    target = marketer.target(marketer.buyer(), "+14155551102")
+    number = marketer.campaign([target], fallback_message="Nobody is free. Goodbye.")
+    transcript = cpaas.place_call(caller(), number, default_party=PartyBehaviour.busy())
+    assert "Nobody is free. Goodbye." in transcript.said()
+    assert not transcript.application_error
+
+
+def test_conversion_needs_the_buffer_and_status_is_applied_once(
+    marketer: Marketer, cpaas: CallSimulator, stack: LocalStack
+) -> None:
+    target = marketer.target(marketer.buyer(), "+14155551111")
+    publisher = marketer.post("/api/v1/publishers", {"name": "Pub"})["publisher"]["id"]
+    marketer.number_extra = {"publisher_id": publisher}
+    try:
+        number = marketer.campaign(
+            [target], payout_cents=1500, revenue_cents=3000, conversion={"buffer_seconds": 90}
+        )
+    finally:
+        marketer.number_extra = {}
+    short = cpaas.place_call(caller(), number, default_party=answer(talk=45))
+    long = cpaas.place_call(caller(), number, default_party=answer(talk=95))
+    assert marketer.call(short.call_sid)["converted"] is False
+    converted = marketer.call(long.call_sid)
+    assert (converted["converted"], converted["revenue_cents"], converted["payout_cents"]) == (
+        True,
+        3000,
+        1500,
+    )
+    assert converted["publisher_id"] == publisher
+    # The CPaaS retries the final status callback: nothing changes, nothing is counted twice
+    assert long.status_callback is not None
+    retry = cpaas_post(stack, "/voice/status", long.status_callback.params)
+    assert retry.status_code == 200
+    assert marketer.call(long.call_sid) == converted
+
+
+def cpaas_post(stack: LocalStack, path: str, params: dict[str, str]) -> httpx.Response:
+    from tests.support import signed_form
+
+    headers, body = signed_form(stack.info["twilio_auth_token"], stack.url + path, params)
+    return httpx.post(stack.url + path, headers=headers, content=body)
