@@ -28,7 +28,7 @@ from typing import Any
 
 import boto3
 
-from tools.localaws import moto_server
+from tools.localaws import backend_lock, moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT_SERVICES = ("dynamodb", "cognito-idp")
@@ -88,13 +88,13 @@ def save_snapshot(path: Path) -> bool:
     import moto
     from moto.backends import get_backend
 
-    state = {name: dict(get_backend(name)) for name in SNAPSHOT_SERVICES}  # type: ignore[call-overload]
     buffer = io.BytesIO()
     try:
-        _SnapshotPickler(buffer).dump({"moto": moto.__version__, "backends": state})
+        with backend_lock:
+            state = {name: dict(get_backend(name)) for name in SNAPSHOT_SERVICES}  # type: ignore[call-overload]
+            _SnapshotPickler(buffer).dump({"moto": moto.__version__, "backends": state})
     except Exception as err:  # noqa: BLE001 - a failed snapshot must not stop the stack
-        # Usually a request mutated the state while it was being copied; the next tick
-        # retries. The previous snapshot file stays in place until one succeeds.
+        # The previous snapshot file stays in place until one succeeds.
         print(f"devstack: snapshot skipped ({type(err).__name__}); retrying", file=sys.stderr)
         return False
     tmp = path.with_suffix(".tmp")

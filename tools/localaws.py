@@ -5,8 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
+
+# moto's in-memory backends are not safe under concurrent requests (a TransactWriteItems
+# racing another write fails with a 500), unlike DynamoDB itself. Requests are served one
+# at a time; snapshots take the same lock, so they never see half a transaction.
+backend_lock = threading.Lock()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -16,6 +23,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
+def _serialised(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with backend_lock:
+            return list(app(environ, start_response))
+
+    return serve
+
+
 @contextmanager
 def moto_server(host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
     """Serve moto (DynamoDB, Cognito, SSM, ...) on `host:port`; yields its endpoint URL.
@@ -23,16 +38,24 @@ def moto_server(host: str = "127.0.0.1", port: int | None = None) -> Iterator[st
     It speaks the real AWS wire protocols, so the code under test is configured exactly
     as in AWS apart from the endpoint. Dummy credentials are set if none are.
     """
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     port = port or free_port(host)
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
+    app = _serialised(DomainDispatcherApplication(create_backend_app))
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
         yield f"http://{host}:{port}"
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join()

@@ -4,14 +4,19 @@ call simulator, configuration made through the management API as a marketer woul
 from __future__ import annotations
 
 import itertools
+import secrets
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 
 from tests.e2e.conftest import LocalStack
+from tests.support import call_params
 from tools.callsim import CallerScript, CallSimulator, Geo, PartyBehaviour
 
 pytestmark = pytest.mark.e2e
@@ -355,4 +360,62 @@ def cpaas_post(stack: LocalStack, path: str, params: dict[str, str]) -> httpx.Re
     from tests.support import signed_form
 
     headers, body = signed_form(stack.info["twilio_auth_token"], stack.url + path, params)
-    return httpx.post(stack.url + path, headers=headers, content=body)
+    return httpx.post(stack.url + path, headers=headers, content=body, timeout=60)
+
+
+def concurrency_now(stack: LocalStack, target_id: str) -> int:
+    table = boto3.resource(
+        "dynamodb",
+        endpoint_url=stack.info["aws_endpoint"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).Table(stack.info["env"]["APP_TABLE_NAME"])
+    item = table.get_item(Key={"pk": f"ACCT#acc_demo#TGT#{target_id}", "sk": "CONC"}).get("Item")
+    return int(item["n"]) if item else 0
+
+
+def test_fifty_simultaneous_calls_against_a_concurrency_cap_of_five(
+    marketer: Marketer, stack: LocalStack
+) -> None:
+    # Given a target that takes at most 5 calls at once, and an overflow target
+    buyer = marketer.buyer()
+    capped = marketer.target(buyer, "+14155551201", caps={"concurrency": 5})
+    marketer.target(buyer, "+14155551202")
+    overflow = marketer.target(marketer.buyer(), "+14155551203", priority=2)
+    number = marketer.campaign([capped, overflow], duplicate_window_days=0)
+    sids = ["CA" + secrets.token_hex(16) for _ in range(50)]
+
+    def arrive(sid: str) -> str:
+        params = call_params(sid, caller(), number)
+        reply = cpaas_post(stack, "/voice/inbound", params)
+        assert reply.status_code == 200
+        dial = ET.fromstring(reply.text).find("Dial")
+        assert dial is not None, reply.text
+        return "".join(dial.itertext()).strip()
+
+    # When 50 calls arrive at once
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        dialled = list(pool.map(arrive, sids))
+    # Then exactly 5 ring the capped target and the rest fall through to the overflow
+    assert dialled.count("+14155551201") == 5
+    assert dialled.count("+14155551203") == 45
+    assert concurrency_now(stack, capped) == 5
+    # And once their final status callbacks arrive, every slot is free again
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        done = pool.map(
+            lambda sid: cpaas_post(
+                stack,
+                "/voice/status",
+                {
+                    "CallSid": sid,
+                    "CallStatus": "completed",
+                    "CallDuration": "30",
+                    "AccountSid": "AC" + "0" * 32,
+                },
+            ),
+            sids,
+        )
+        assert all(reply.status_code == 200 for reply in done)
+    assert concurrency_now(stack, capped) == 0
+    assert concurrency_now(stack, overflow) == 0
