@@ -20,7 +20,7 @@ def percentile(samples: list[float], pct: float) -> float:
     return ordered[rank]
 
 
-def time_calls(fn: Callable[[int], None], count: int, warmup: int) -> list[float]:
+def time_calls(fn: Callable[[int], object], count: int, warmup: int) -> list[float]:
     """Milliseconds per call of `fn(i)`, after `warmup` unmeasured calls."""
     for i in range(warmup):
         fn(-1 - i)
@@ -61,3 +61,77 @@ def emit(result: dict[str, Any], as_json: bool) -> None:
     width = max(len(k) for k in result)
     for key, value in result.items():
         print(f"{key.ljust(width)}  {value}")
+
+
+PUBLIC = "https://hooks.example.test/api"
+TOKEN = "bench-auth-token"
+
+
+class InProcessApp:
+    """The Chalice app in process against a loopback DynamoDB endpoint, with the CPaaS's
+    signed webhooks, a trivial TwiML baseline route, and a count of DynamoDB requests."""
+
+    def __init__(self, endpoint: str) -> None:
+        os.environ.update(
+            AWS_ENDPOINT_URL=endpoint,
+            APP_TABLE_NAME="ppc-bench-app",
+            IDEMPOTENCY_TABLE_NAME="ppc-bench-idempotency",
+            PUBLIC_BASE_URL=PUBLIC,
+            TWILIO_AUTH_TOKEN=TOKEN,
+            POWERTOOLS_METRICS_DISABLED="true",
+            POWERTOOLS_LOG_LEVEL="WARNING",
+        )
+        from chalice.app import Blueprint
+        from chalice.test import Client
+        from twilio.request_validator import RequestValidator
+        from twilio.twiml.voice_response import VoiceResponse
+
+        import app as app_module
+        from chalicelib.config import get_settings
+        from chalicelib.store import tables
+        from chalicelib.voice.webhook import voice_route
+
+        settings = get_settings()
+        tables.configure(settings)
+        tables.ensure_tables(settings)
+        baseline_bp = Blueprint("bench_baseline")
+
+        @voice_route(baseline_bp, "/bench-baseline")
+        def baseline(form: dict[str, str]) -> VoiceResponse:
+            response = VoiceResponse()
+            response.say("Hello")
+            response.hangup()
+            return response
+
+        app_module.app.register_blueprint(baseline_bp, url_prefix="/voice")
+        self.client = Client(app_module.app)
+        self._validator = RequestValidator(TOKEN)
+        self.requests = 0
+        self.ddb_ms = 0.0
+        self._started = 0.0
+        events = tables.connection().client.meta.events
+        events.register("before-call.dynamodb", self._before)
+        events.register("after-call.dynamodb", self._after)
+
+    def _before(self, **_: Any) -> None:
+        self.requests += 1
+        self._started = time.perf_counter()
+
+    def _after(self, **_: Any) -> None:
+        self.ddb_ms += (time.perf_counter() - self._started) * 1000.0
+
+    def reset_counts(self) -> None:
+        self.requests, self.ddb_ms = 0, 0.0
+
+    def post(self, path: str, params: dict[str, str], expect: bytes = b"<") -> bytes:
+        """A signed webhook; raises unless the app answered 200 with `expect` in the body."""
+        from urllib.parse import urlencode
+
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": self._validator.compute_signature(PUBLIC + path, params),
+        }
+        reply = self.client.http.post(path, headers=headers, body=urlencode(params))
+        if reply.status_code != 200 or expect not in reply.body:
+            raise RuntimeError(f"unexpected answer from {path}: {reply.body!r}")
+        return bytes(reply.body)

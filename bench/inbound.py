@@ -1,0 +1,157 @@
+"""Inbound pay-per-call routing: DynamoDB requests per webhook (cold and warm config cache)
+and handler latency against a trivial TwiML baseline, in process on a loopback DynamoDB.
+
+The campaign routes by priority+weight over three targets with concurrency, hourly and daily
+caps on the targets and a daily cap on their buyer, a 30-day duplicate window and
+recording; every inbound call reserves its target's counters in one transaction.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import Any
+
+from bench.harness import InProcessApp, emit, machine, parser, summary, time_calls
+from bench.webhook import inbound_params
+from tools.localaws import moto_server
+
+ACCOUNT = "acc_bench"
+NUMBER = "+18005550142"
+BIG = 10_000_000
+
+
+def build_campaign() -> None:
+    from chalicelib.store import catalog, numbers
+    from chalicelib.store.models import BuyerItem, CampaignItem, TargetItem
+
+    caps = {"concurrency": BIG, "hourly": BIG, "daily": BIG, "counts": "routed"}
+    buyer = catalog.create(
+        BuyerItem, ACCOUNT, "Bench buyer", settings={"caps": {"daily": BIG}, "timezone": "UTC"}
+    )
+    plan = []
+    for n in range(3):
+        target = catalog.create(
+            TargetItem,
+            ACCOUNT,
+            f"target {n}",
+            buyer_id=buyer.buyer_id,
+            settings={"destination": f"+1415555030{n}", "caps": caps, "geo": {}, "tag_rules": []},
+        )
+        plan.append(
+            {
+                "target_id": target.target_id,
+                "buyer_id": buyer.buyer_id,
+                "priority": 1 + n // 2,
+                "weight": 1 + n,
+            }
+        )
+    campaign = catalog.create(
+        CampaignItem,
+        ACCOUNT,
+        "Bench campaign",
+        status="active",
+        settings={
+            "strategy": "priority",
+            "plan": plan,
+            "duplicate_window_days": 30,
+            "recording": True,
+            "payout_cents": 1000,
+            "revenue_cents": 2000,
+            "conversion": {"kind": "duration", "buffer_seconds": 90},
+            "blocklist": ["+1900"],
+        },
+    )
+    numbers.add_tracking_number(
+        ACCOUNT, NUMBER, "bench", None, numbers.Attribution(campaign.campaign_id, None, "Bench")
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__.splitlines()[0] if __doc__ else "")
+    p.add_argument("--calls", type=int, default=300)
+    p.add_argument("--warmup", type=int, default=30)
+    args = p.parse_args(argv)
+    logging.disable(logging.WARNING)
+    with moto_server() as endpoint:
+        result = run(InProcessApp(endpoint), args.calls, args.warmup)
+    emit(result, args.json)
+    return 0
+
+
+def run(app: InProcessApp, calls: int, warmup: int) -> dict[str, Any]:
+    from chalicelib.store import numbers
+    from chalicelib.voice import config
+
+    build_campaign()
+    callers = (f"+1312{n:07d}" for n in itertools.count(1000))
+    sids: list[str] = []
+    ddb_per_call: list[float] = []
+
+    def inbound(index: int) -> None:
+        params = inbound_params(NUMBER, next(callers))
+        sids.append(params["CallSid"])
+        before = app.ddb_ms
+        app.post("/voice/inbound", params, b"<Dial")
+        if index >= 0:
+            ddb_per_call.append(app.ddb_ms - before)
+
+    numbers.forget_cached_routes()
+    config.forget_cached_config()
+    app.reset_counts()
+    inbound(-1)
+    cold = app.requests
+    app.reset_counts()
+    timings = time_calls(inbound, calls, warmup)
+    warm = app.requests / (calls + warmup)
+    ddb_ms = app.ddb_ms / (calls + warmup)
+    # The rest of each call's life: the dial result (connected) and the final status.
+    app.reset_counts()
+    for sid in sids[:100]:
+        app.post(
+            "/voice/dial/1",
+            {
+                "CallSid": sid,
+                "DialCallStatus": "completed",
+                "DialCallDuration": "120",
+                "CallStatus": "in-progress",
+            },
+        )
+    dial_result = app.requests / 100
+    app.reset_counts()
+    for sid in sids[:100]:
+        app.post(
+            "/voice/status", {"CallSid": sid, "CallStatus": "completed", "CallDuration": "130"}
+        )
+    status = app.requests / 100
+    base = time_calls(
+        lambda _: app.post("/voice/bench-baseline", inbound_params(NUMBER), b"<Say>"),
+        calls,
+        warmup,
+    )
+    got, ref = summary(timings), summary(base)
+    # moto deep-copies the whole table on every TransactWriteItems (to roll back), so its
+    # time grows with the table; the handler's own time is measured without it.
+    own = summary([total - ddb for total, ddb in zip(timings, ddb_per_call, strict=True)])
+    return {
+        "benchmark": "inbound",
+        "calls": calls,
+        **got,
+        "baseline_p50_ms": ref["p50_ms"],
+        "baseline_p99_ms": ref["p99_ms"],
+        "p50_ratio": round(got["p50_ms"] / ref["p50_ms"], 2),
+        "p99_ratio": round(got["p99_ms"] / ref["p99_ms"], 2),
+        "ddb_requests_cold": cold,
+        "ddb_requests_warm": round(warm, 3),
+        "ddb_requests_dial_result": round(dial_result, 3),
+        "ddb_requests_status": round(status, 3),
+        "ddb_ms_per_inbound": round(ddb_ms, 3),
+        "handler_p50_ms_without_ddb": own["p50_ms"],
+        "handler_p99_ms_without_ddb": own["p99_ms"],
+        "handler_p99_ratio_without_ddb": round(own["p99_ms"] / ref["p99_ms"], 2),
+        **machine(),
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
