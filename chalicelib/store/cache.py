@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import time
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+
+_caches: list[TTLCache[Any, Any]] = []
+
+
+def forget_configuration() -> None:
+    """Drop every cached configuration in this process (called when configuration changes).
+
+    Other processes (warm Lambdas) see the change when their entries expire.
+    """
+    for cache in _caches:
+        cache.clear()
 
 
 class TTLCache(Generic[K, V]):
@@ -16,6 +28,7 @@ class TTLCache(Generic[K, V]):
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self._items: dict[K, tuple[float, V]] = {}
+        _caches.append(self)
 
     def get(self, key: K) -> tuple[bool, V | None]:
         entry = self._items.get(key)

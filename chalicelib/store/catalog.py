@@ -8,6 +8,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.clock import utcnow
 from chalicelib.store import keys
+from chalicelib.store.cache import forget_configuration
 from chalicelib.store.models import BuyerItem, CampaignItem, PoolItem, TargetItem
 from chalicelib.store.tables import connection
 
@@ -40,6 +41,7 @@ def create(model: type[Item], account_id: str, name: str, **fields: Any) -> Item
     }
     item = model(keys.account_pk(account_id), sort_key(model, item_id), **attributes)
     item.save(condition=model.pk.does_not_exist())
+    forget_configuration()
     return item
 
 
@@ -62,6 +64,7 @@ def replace(item: Item, name: str, **fields: Any) -> Item:
         setattr(item, field, value)
     item.updated_at = utcnow()
     item.save(condition=type(item).pk.exists())
+    forget_configuration()
     return item
 
 

@@ -247,7 +247,7 @@ def advance(
                     next_state,
                     arrival,
                     expected_attempt,
-                    {**extra, "updated_at": at, "status": call.status},
+                    {"status": call.status, **extra, "updated_at": at},
                 )
                 if duplicate_check and arrival is not None:
                     add_caller_seen(tx, call, config.campaign_id, arrival.duplicate_window_days, at)

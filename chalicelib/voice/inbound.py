@@ -60,6 +60,22 @@ def answer_inbound(form: dict[str, str]) -> VoiceResponse:
         return _route_new_call(params, route.campaign_id, item, now)
     except AlreadyHandled:
         return replay(params.call_sid)
+    except Exception:  # noqa: BLE001 - the caller still gets the campaign's fallback
+        logger.exception("routing failed; sending the call to the fallback")
+        return _fallback_after_error(item)
+
+
+def _fallback_after_error(item: CallItem) -> VoiceResponse | str:
+    """Keep the call on record if the store allows it, and send it to the fallback."""
+    config = None
+    try:
+        config = load_campaign(item.account_id, item.campaign_id or "")
+        return _record_only(
+            item, config, RoutingState(fallback=True), "error", fallback_twiml(config)
+        )
+    except Exception:  # noqa: BLE001 - nothing more can be saved; the caller still hears it
+        logger.exception("could not record the call after a routing failure")
+        return fallback_twiml(config)
 
 
 def replay(call_sid: str) -> VoiceResponse | str:

@@ -94,3 +94,44 @@ def test_priority_routing_connects_converts_and_pays(setup: Setup, cpaas: CallSi
     assert item.converted is True
     assert (item.revenue_cents, item.payout_cents) == (4000, 2500)
     assert counter(keys.counter_pk("acc_demo", "TGT", first)) == 0
+
+
+def test_a_store_failure_while_routing_still_records_the_call_and_falls_back(
+    setup: Setup, cpaas: CallSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.voice import inbound
+
+    target = setup.target(setup.buyer(), "+14155550211")
+    _, number = setup.campaign(
+        [{"target_id": target}], fallback_message="Please call back later. Goodbye."
+    )
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("TransactWriteItems failed")
+
+    monkeypatch.setattr(inbound, "advance", broken)
+    transcript = cpaas.place_call("+13105550111", number)
+    assert not transcript.application_error
+    assert "Please call back later. Goodbye." in transcript.said()
+    item = record(transcript.call_sid)
+    assert item.tags["outcome"] == "error"
+    assert item.status == "completed"  # the final status callback still applied
+
+
+def test_a_paused_campaign_takes_no_calls_but_records_them(
+    setup: Setup, cpaas: CallSimulator, client: Client, admin_token: str
+) -> None:
+    target = setup.target(setup.buyer(), "+14155550212")
+    campaign_id, number = setup.campaign([{"target_id": target}], status="paused")
+    transcript = cpaas.place_call("+13105550112", number)
+    assert transcript.dialled() == []
+    assert record(transcript.call_sid).tags["outcome"] == "campaign_paused"
+    # Resumed, the next call routes (the cached configuration is refreshed on change)
+    body = api(client, "GET", f"/api/v1/campaigns/{campaign_id}", admin_token).json_body["campaign"]
+    body = {k: v for k, v in body.items() if k not in {"id", "created_at", "updated_at"}}
+    resumed = api(
+        client, "PUT", f"/api/v1/campaigns/{campaign_id}", admin_token, {**body, "status": "active"}
+    )
+    assert resumed.status_code == 200, resumed.body
+    again = cpaas.place_call("+13105550113", number, default_party=PartyBehaviour.answer())
+    assert again.dialled() == ["+14155550212"]
