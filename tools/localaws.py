@@ -59,3 +59,4 @@ def moto_server(host: str = "127.0.0.1", port: int | None = None) -> Iterator[st
     finally:
         server.shutdown()
         thread.join()
+        server.server_close()
