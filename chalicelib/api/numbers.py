@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 from chalice.app import Blueprint, Response
@@ -11,12 +12,15 @@ from chalicelib.api.http import ApiError, json_response, not_found, parse_body, 
 from chalicelib.api.schemas import (
     CreateTrackingNumberRequest,
     NumberAttributionRequest,
+    PurchaseNumberRequest,
 )
 from chalicelib.auth.roles import Principal, Role
 from chalicelib.phone import parse_e164
 from chalicelib.requests import current_request
 from chalicelib.store import catalog, numbers, tenants
 from chalicelib.store.models import CampaignItem
+from chalicelib.telephony import NumberUnavailable, TelephonyError, get_telephony
+from chalicelib.voice.signature import absolute_url
 
 bp = Blueprint(__name__)
 
@@ -69,3 +73,76 @@ def assign_number(principal: Principal, number: str) -> Response:
     if item is None:
         raise not_found("number")
     return json_response({"number": serializers.tracking_number(item)})
+
+
+@bp.route("/numbers/available", methods=["GET"])
+@user_view(Role.ADMIN)
+def search_numbers(principal: Principal) -> Response:
+    """Numbers the CPaaS can sell: `area_code=415`, `toll_free=true`, `contains=`, `country=`."""
+    query = dict(current_request().query_params or {})
+    area_code = query.get("area_code")
+    if area_code is not None and not re.fullmatch(r"[2-9][0-9]{2}", area_code):
+        raise ApiError(400, "validation_error", "bad query", {"area_code": "3 digits, e.g. 415"})
+    country = query.get("country", "US")
+    if not re.fullmatch(r"[A-Z]{2}", country):
+        raise ApiError(400, "validation_error", "bad query", {"country": "ISO code, e.g. US"})
+    contains = query.get("contains")
+    if contains is not None and not re.fullmatch(r"[0-9A-Za-z*]{1,10}", contains):
+        raise ApiError(400, "validation_error", "bad query", {"contains": "digits, letters or *"})
+    try:
+        found = get_telephony().search_numbers(
+            country=country,
+            area_code=area_code,
+            toll_free=query.get("toll_free") == "true",
+            contains=contains,
+            limit=20,
+        )
+    except TelephonyError as err:
+        raise ApiError(502, "cpaas_error", f"the CPaaS refused the search: {err}") from err
+    return json_response(
+        {
+            "numbers": [
+                {
+                    "number": n.e164,
+                    "friendly_name": n.friendly_name,
+                    "locality": n.locality,
+                    "region": n.region,
+                    "capabilities": sorted(n.capabilities),
+                }
+                for n in found
+            ]
+        }
+    )
+
+
+@bp.route("/numbers/purchase", methods=["POST"])
+@user_view(Role.ADMIN)
+def purchase_number(principal: Principal) -> Response:
+    """Buy a number from the CPaaS, point its webhooks at us, and add it to the account."""
+    body = parse_body(current_request(), PurchaseNumberRequest)
+    attribution = attribution_of(principal.account_id, body)
+    if numbers.route_for_number(body.number) is not None:
+        raise ApiError(409, "conflict", "this number is already in use", {"number": "taken"})
+    try:
+        owned = get_telephony().purchase_number(
+            body.number,
+            voice_url=absolute_url("/voice/inbound"),
+            status_callback=absolute_url("/voice/status"),
+            fallback_url=absolute_url("/voice/fallback"),
+            friendly_name=body.friendly_name,
+        )
+    except NumberUnavailable as err:
+        raise ApiError(
+            409, "conflict", "the number is no longer available", {"number": "unavailable"}
+        ) from err
+    except TelephonyError as err:
+        raise ApiError(502, "cpaas_error", f"the CPaaS refused the purchase: {err}") from err
+    item = numbers.add_tracking_number(
+        principal.account_id,
+        owned.e164,
+        body.friendly_name,
+        None,
+        attribution,
+        cpaas_sid=owned.sid,
+    )
+    return json_response({"number": serializers.tracking_number(item)}, 201)

@@ -122,6 +122,7 @@ def document() -> dict[str, Any]:
             schemas.CreateApiKeyRequest,
             schemas.CreateTrackingNumberRequest,
             schemas.NumberAttributionRequest,
+            schemas.PurchaseNumberRequest,
             catalog_schemas.CampaignBody,
             catalog_schemas.BuyerBody,
             catalog_schemas.TargetBody,
@@ -284,6 +285,26 @@ def document() -> dict[str, Any]:
                     "Create a pool of tracking numbers (admin)",
                     "numbers",
                     body="PoolBody",
+                    status="201",
+                ),
+            },
+            "/api/v1/numbers/available": {
+                "get": _op(
+                    "Search numbers the CPaaS can sell (admin)",
+                    "numbers",
+                    params=[
+                        _query("area_code", "3 digits"),
+                        _query("toll_free", "true|false"),
+                        _query("contains", "digits, letters or *"),
+                        _query("country", "ISO code"),
+                    ],
+                ),
+            },
+            "/api/v1/numbers/purchase": {
+                "post": _op(
+                    "Buy a number and point its webhooks here (admin)",
+                    "numbers",
+                    body="PurchaseNumberRequest",
                     status="201",
                 ),
             },

@@ -183,3 +183,42 @@ def test_numbers_point_at_campaigns_of_the_same_account(
 def test_agents_read_but_cannot_change_routing(client: Client, agent_token: str) -> None:
     assert api(client, "GET", "/api/v1/campaigns", agent_token).status_code == 200
     assert post(client, agent_token, "/api/v1/campaigns", {"name": "C"}).status_code == 403
+
+
+def test_search_and_buy_a_number_points_its_webhooks_here(client: Client, admin_token: str) -> None:
+    from chalicelib.telephony import FakeTelephony, get_telephony
+    from tests.conftest import PUBLIC_BASE_URL
+
+    telephony = get_telephony()
+    assert isinstance(telephony, FakeTelephony)  # no CPaaS credentials in tests
+    found = api(client, "GET", "/api/v1/numbers/available?area_code=312", admin_token)
+    assert found.status_code == 200
+    offered = [n["number"] for n in found.json_body["numbers"]]
+    assert offered
+    assert all(n.startswith("+1312") for n in offered)
+    campaign = post(client, admin_token, "/api/v1/campaigns", {"name": "Buy"}).json_body["campaign"]
+    bought = post(
+        client,
+        admin_token,
+        "/api/v1/numbers/purchase",
+        {"number": offered[0], "campaign_id": campaign["id"], "source": "Radio"},
+    )
+    assert bought.status_code == 201, bought.body
+    assert bought.json_body["number"]["campaign_id"] == campaign["id"]
+    owned = {n.e164: n for n in telephony.owned()}
+    assert owned[offered[0]].voice_url == PUBLIC_BASE_URL + "/voice/inbound"
+    assert owned[offered[0]].status_callback == PUBLIC_BASE_URL + "/voice/status"
+    # Buying it again: the CPaaS no longer offers it
+    again = post(client, admin_token, "/api/v1/numbers/purchase", {"number": offered[0]})
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize(
+    "query", ["area_code=41", "area_code=abc", "country=usa", "contains=%25%25"]
+)
+def test_bad_number_searches_name_the_parameter(
+    client: Client, admin_token: str, query: str
+) -> None:
+    reply = api(client, "GET", f"/api/v1/numbers/available?{query}", admin_token)
+    assert reply.status_code == 400
+    assert set(reply.json_body["fields"]) == {query.split("=")[0]}
