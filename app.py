@@ -17,6 +17,7 @@ from chalicelib.observability import http_middleware
 from chalicelib.rtb import routes as rtb_routes
 from chalicelib.store.tables import configure
 from chalicelib.voice import routes as voice_routes
+from chalicelib.voice import sweep
 
 app = Chalice(app_name="ppc-platform")
 configure(get_settings())
@@ -35,3 +36,4 @@ for api_blueprint in (
 ):
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
 app.register_blueprint(rtb_routes.bp, url_prefix="/rtb/v1")
+app.register_blueprint(sweep.bp)

@@ -135,3 +135,31 @@ def test_a_paused_campaign_takes_no_calls_but_records_them(
     assert resumed.status_code == 200, resumed.body
     again = cpaas.place_call("+13105550113", number, default_party=PartyBehaviour.answer())
     assert again.dialled() == ["+14155550212"]
+
+
+def test_a_call_whose_final_status_never_came_is_closed_by_the_sweep(
+    setup: Setup, client: Client, platform: Any
+) -> None:
+    from datetime import timedelta
+
+    from chalicelib.clock import utcnow
+    from chalicelib.voice.sweep import sweep_account
+    from tests.app.test_voice_webhooks import new_sid, post_signed
+    from tests.support import call_params
+
+    target = setup.target(setup.buyer(), "+14155550221", caps={"concurrency": 1})
+    _, number = setup.campaign([{"target_id": target}])
+    sid = new_sid()
+    # Given a call that reserved the target's only slot and whose callbacks were lost
+    post_signed(client, platform, "/voice/inbound", call_params(sid, "+13105550120", number))
+    slot = keys.counter_pk("acc_demo", "TGT", target)
+    assert counter(slot) == 1
+    # When the sweep runs before the call could have ended, nothing changes
+    assert sweep_account("acc_demo", utcnow()) == 0
+    assert counter(slot) == 1
+    # Then, hours later, the call is closed and its slot freed, once
+    later = utcnow() + timedelta(hours=5)
+    assert sweep_account("acc_demo", later) >= 1
+    assert counter(slot) == 0
+    assert record(sid).status == "no-callback"
+    assert sweep_account("acc_demo", later) == 0

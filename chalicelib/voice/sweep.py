@@ -1,0 +1,67 @@
+"""Repair for lost callbacks: calls whose final status never came release their slots."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from chalice.app import Blueprint, Rate
+
+from chalicelib.clock import utcnow
+from chalicelib.observability import logger
+from chalicelib.store import calls, keys, tenants
+from chalicelib.store.models import CallItem
+from chalicelib.voice.config import load_campaign
+from chalicelib.voice.dialing import AlreadyHandled, RoutingState, advance
+from chalicelib.voice.twiml import empty
+
+# Twilio ends any call after 4 hours; a call still open well after that lost its callback.
+STALE_AFTER = timedelta(hours=4, minutes=10)
+
+bp = Blueprint(__name__)
+
+
+def sweep_account(account_id: str, now: datetime) -> int:
+    """Close the account's stale open calls (yesterday and today); returns how many."""
+    closed = 0
+    for day in sorted({keys.day_of(now - timedelta(days=1)), keys.day_of(now)}):
+        for item in calls.calls_of_day(account_id, day):
+            if item.ended_at is None and item.started_at < now - STALE_AFTER:
+                closed += _close(item, now)
+    return closed
+
+
+def _close(item: CallItem, now: datetime) -> int:
+    state = RoutingState.from_json(item.routing)
+    config = load_campaign(item.account_id, item.campaign_id) if item.campaign_id else None
+    if config is None:
+        return 1 if calls.finish_call(item.call_sid, "no-callback", 0, at=now) else 0
+    release = [pk for leg in state.active for pk in leg.concurrency]
+    state.active = []
+    try:
+        advance(
+            config,
+            item,
+            state,
+            at=now,
+            expected_attempt=int(item.attempt),
+            release=release,
+            extra={
+                "status": "no-callback",
+                "ended_at": now,
+                "converted": False,
+                "revenue_cents": 0,
+                "payout_cents": 0,
+            },
+            stop=empty(),
+        )
+    except AlreadyHandled:
+        return 0  # its callback arrived meanwhile
+    logger.warning("closed a call whose final status never came", extra={"call_sid": item.call_sid})
+    return 1
+
+
+@bp.schedule(Rate(10, unit=Rate.MINUTES))
+def sweep(event: object) -> None:
+    now = utcnow()
+    total = sum(sweep_account(a.account_id, now) for a in tenants.list_accounts(limit=1000))
+    logger.info("sweep done", extra={"closed": total})
