@@ -176,6 +176,9 @@ def app_environment(
         "POWERTOOLS_SERVICE_NAME": "ppc-platform",
         "POWERTOOLS_METRICS_NAMESPACE": "PayPerCallLocal",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
+        # Local pixel receivers and bidders listen on loopback; in AWS this stays unset and
+        # outbound calls go to public https addresses only.
+        "OUTBOUND_ALLOW_PRIVATE": "true",
     }
 
 

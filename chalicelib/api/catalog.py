@@ -6,6 +6,7 @@ from typing import Any
 
 from chalice.app import Blueprint, Response
 
+from chalicelib.api import serializers
 from chalicelib.api.catalog_schemas import (
     BuyerBody,
     CampaignBody,
@@ -43,6 +44,7 @@ def _view(item: CampaignItem | BuyerItem | TargetItem) -> dict[str, Any]:
         "created_at": item.created_at.isoformat(),
         "updated_at": item.updated_at.isoformat(),
     }
+    body["pixels"] = serializers.masked_pixels(body.get("pixels"))
     if isinstance(item, CampaignItem):
         body["status"] = item.status
         body["plan"] = [{k: v for k, v in e.items() if k != "buyer_id"} for e in body["plan"]]

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from chalicelib.api.schemas import E164, Name, Strict
+from chalicelib.api.schemas import E164, Name, PixelBody, Strict
 from chalicelib.phone import parse_e164
 from chalicelib.routing.model import WEEKDAY_NAMES, OpenWindow, Schedule, TagRule, load_timezone
 
@@ -113,11 +113,15 @@ class TagRuleBody(Strict):
         return TagRule(self.tag, self.op, value)
 
 
+Pixels = Annotated[list[PixelBody], Field(default_factory=list, max_length=10)]
+
+
 class BuyerBody(Strict):
     name: Name
     enabled: bool = True
     timezone: Timezone = "UTC"
     caps: CapsBody = CapsBody()
+    pixels: Pixels
 
 
 class TargetBody(Strict):
@@ -227,6 +231,7 @@ class CampaignBody(Strict):
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
     max_ring_seconds: Annotated[int, Field(ge=10, le=600)] = 90
     ivr: IvrBody | None = None
+    pixels: Pixels
 
     @field_validator("plan")
     @classmethod

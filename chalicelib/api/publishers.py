@@ -26,7 +26,11 @@ def list_publishers(principal: Principal) -> Response:
 def create_publisher(principal: Principal) -> Response:
     body = parse_body(current_request(), CreatePublisherRequest)
     item = tenants.create_publisher(
-        principal.account_id, body.name, body.contact_email, body.payout_overrides
+        principal.account_id,
+        body.name,
+        body.contact_email,
+        body.payout_overrides,
+        [pixel.model_dump() for pixel in body.pixels],
     )
     return json_response({"publisher": serializers.publisher(item)}, 201)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -46,10 +46,20 @@ class CreateAccountRequest(Strict):
     admin_password: Password
 
 
+class PixelBody(Strict):
+    """A post-call webhook: URL template with {tokens}, signed with the shared secret."""
+
+    url: Annotated[str, Field(min_length=10, max_length=2000, pattern=r"^https?://")]
+    method: Literal["GET", "POST"] = "POST"
+    events: list[Literal["completed", "converted"]] = Field(default=["completed"], min_length=1)
+    secret: Annotated[str, Field(min_length=16, max_length=128)]
+
+
 class CreatePublisherRequest(Strict):
     name: Name
     contact_email: Email | None = None
     # Per-campaign payout in cents that replaces the campaign's own for this publisher.
+    pixels: list[PixelBody] = Field(default_factory=list, max_length=10)
     payout_overrides: dict[
         Annotated[str, Field(min_length=1, max_length=64)],
         Annotated[int, Field(ge=0, le=100_000_000)],

@@ -39,6 +39,7 @@ def publisher(item: PublisherItem) -> dict[str, Any]:
         "name": item.name,
         "contact_email": item.contact_email,
         "payout_overrides": dict(item.payout_overrides or {}),
+        "pixels": masked_pixels(item.pixels),
         "created_at": item.created_at.isoformat(),
     }
 
@@ -90,6 +91,11 @@ def call(item: CallItem) -> dict[str, Any]:
         "payout_cents": _int(item.payout_cents),
         "routing": _routing(item.routing),
     }
+
+
+def masked_pixels(pixels: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Pixels as shown back: the shared secret never leaves the platform again."""
+    return [{**p, "secret": "****"} for p in pixels or []]
 
 
 def _int(value: Any) -> int | None:

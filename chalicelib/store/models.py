@@ -93,6 +93,7 @@ class PublisherItem(AppItem):
     name = UnicodeAttribute()
     contact_email = UnicodeAttribute(null=True)
     payout_overrides = JSONAttribute(null=True)
+    pixels = JSONAttribute(null=True)
     created_at = UTCDateTimeAttribute()
 
 
@@ -217,6 +218,20 @@ class CounterItem(AppItem):
     n = NumberAttribute(default=0)
 
 
+class PixelJobItem(AppItem):
+    """`ACCT#<a>#PIXELS` / `<due iso>#<job>`: a post-call webhook waiting for a retry."""
+
+    Meta = _AppMeta
+    account_id = UnicodeAttribute()
+    job_id = UnicodeAttribute()
+    url = UnicodeAttribute()
+    method = UnicodeAttribute()
+    secret = UnicodeAttribute()
+    payload = JSONAttribute()
+    attempts = NumberAttribute(default=0)
+    last_error = UnicodeAttribute(null=True)
+
+
 class CallerSeenItem(AppItem):
     """`ACCT#<a>#CAMP#<c>` / `CALLER#<e164>`: when a caller last called (duplicate window)."""
 
@@ -271,4 +286,5 @@ ALL_MODELS: tuple[type[AppItem], ...] = (
     PoolItem,
     CounterItem,
     CallerSeenItem,
+    PixelJobItem,
 )

@@ -71,6 +71,7 @@ def create_publisher(
     name: str,
     contact_email: str | None,
     payout_overrides: dict[str, int] | None = None,
+    pixels: list[dict[str, object]] | None = None,
 ) -> PublisherItem:
     publisher_id = keys.new_id("pub")
     item = PublisherItem(
@@ -81,6 +82,7 @@ def create_publisher(
         name=name,
         contact_email=contact_email,
         payout_overrides=payout_overrides or {},
+        pixels=pixels or [],
         created_at=utcnow(),
     )
     item.save(condition=PublisherItem.pk.does_not_exist())

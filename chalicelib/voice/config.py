@@ -37,6 +37,7 @@ class CampaignConfig:
     targets: tuple[RoutableTarget, ...] = ()
     target_caps: dict[str, CapOwner] = field(default_factory=dict, hash=False)
     buyer_caps: dict[str, CapOwner] = field(default_factory=dict, hash=False)
+    buyer_pixels: dict[str, list[dict[str, Any]]] = field(default_factory=dict, hash=False)
 
     @property
     def active(self) -> bool:
@@ -56,9 +57,17 @@ class CampaignConfig:
 _campaigns: TTLCache[tuple[str, str], CampaignConfig] = TTLCache(
     ttl_seconds=get_settings().config_cache_seconds
 )
-_payouts: TTLCache[tuple[str, str], dict[str, int]] = TTLCache(
+_publishers: TTLCache[tuple[str, str], PublisherTerms] = TTLCache(
     ttl_seconds=get_settings().config_cache_seconds
 )
+
+
+@dataclass(frozen=True)
+class PublisherTerms:
+    """What a publisher is paid per campaign (overrides) and which pixels it wants."""
+
+    payouts: dict[str, int] = field(default_factory=dict, hash=False)
+    pixels: list[dict[str, Any]] = field(default_factory=list, hash=False)
 
 
 def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
@@ -118,22 +127,27 @@ def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
         targets=tuple(routable),
         target_caps=target_caps,
         buyer_caps=buyer_caps,
+        buyer_pixels={b: list(buyer.settings.get("pixels", [])) for b, buyer in buyers.items()},
     )
     _campaigns.put((account_id, campaign_id), config)
     return config
 
 
-def publisher_payouts(account_id: str, publisher_id: str) -> dict[str, int]:
-    """A publisher's payout overrides per campaign (cents), cached."""
-    hit, cached = _payouts.get((account_id, publisher_id))
+def publisher_terms(account_id: str, publisher_id: str) -> PublisherTerms:
+    """A publisher's payout overrides and pixels, cached."""
+    hit, cached = _publishers.get((account_id, publisher_id))
     if hit and cached is not None:
         return cached
     publisher = tenants.get_publisher(account_id, publisher_id)
-    overrides = dict(publisher.payout_overrides or {}) if publisher else {}
-    _payouts.put((account_id, publisher_id), overrides)
-    return overrides
+    terms = (
+        PublisherTerms(dict(publisher.payout_overrides or {}), list(publisher.pixels or []))
+        if publisher
+        else PublisherTerms()
+    )
+    _publishers.put((account_id, publisher_id), terms)
+    return terms
 
 
 def forget_cached_config() -> None:
     _campaigns.clear()
-    _payouts.clear()
+    _publishers.clear()

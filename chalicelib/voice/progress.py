@@ -11,8 +11,8 @@ from chalicelib.clock import utcnow
 from chalicelib.observability import bind_call, logger
 from chalicelib.store import calls, keys, reservations
 from chalicelib.store.models import CallItem
-from chalicelib.voice import ivr, twiml
-from chalicelib.voice.config import CampaignConfig, load_campaign, publisher_payouts
+from chalicelib.voice import ivr, pixels, twiml
+from chalicelib.voice.config import CampaignConfig, load_campaign, publisher_terms
 from chalicelib.voice.dialing import AlreadyHandled, RoutingState, advance
 from chalicelib.voice.inbound import plan_for
 from chalicelib.voice.params import DialResultParams, GatherParams, StatusParams, WhisperParams
@@ -235,10 +235,9 @@ def record_status(form: dict[str, str]) -> VoiceResponse:
     converted = _converted(config, item)
     pays = converted and (not item.duplicate or bool(config.settings.get("duplicates_pay")))
     payout = config.settings.get("payout_cents", 0)
-    if item.publisher_id:
-        payout = publisher_payouts(item.account_id, item.publisher_id).get(
-            config.campaign_id, payout
-        )
+    terms = publisher_terms(item.account_id, item.publisher_id) if item.publisher_id else None
+    if terms is not None:
+        payout = terms.payouts.get(config.campaign_id, payout)
     counters: list[reservations.CapCheck] = []
     target = next((t for t in config.targets if t.target_id == item.target_id), None)
     if converted and target is not None:
@@ -268,6 +267,10 @@ def record_status(form: dict[str, str]) -> VoiceResponse:
         )
     except (AlreadyHandled, TransactWriteError):
         logger.info("status callback already applied")
+        return twiml.empty()
+    for name, value in extra.items():
+        setattr(item, name, value)
+    pixels.fire(config, item, terms.pixels if terms else [], now)
     return twiml.empty()
 
 

@@ -10,6 +10,7 @@ from chalicelib.clock import utcnow
 from chalicelib.observability import logger
 from chalicelib.store import calls, keys, tenants
 from chalicelib.store.models import CallItem
+from chalicelib.voice import pixels
 from chalicelib.voice.config import load_campaign
 from chalicelib.voice.dialing import AlreadyHandled, RoutingState, advance
 from chalicelib.voice.twiml import empty
@@ -63,5 +64,8 @@ def _close(item: CallItem, now: datetime) -> int:
 @bp.schedule(Rate(10, unit=Rate.MINUTES))
 def sweep(event: object) -> None:
     now = utcnow()
-    total = sum(sweep_account(a.account_id, now) for a in tenants.list_accounts(limit=1000))
-    logger.info("sweep done", extra={"closed": total})
+    closed = delivered = 0
+    for account in tenants.list_accounts(limit=1000):
+        closed += sweep_account(account.account_id, now)
+        delivered += pixels.retry_due(account.account_id, now)
+    logger.info("sweep done", extra={"closed": closed, "pixels_delivered": delivered})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -163,3 +164,96 @@ def test_a_call_whose_final_status_never_came_is_closed_by_the_sweep(
     assert counter(slot) == 0
     assert record(sid).status == "no-callback"
     assert sweep_account("acc_demo", later) == 0
+
+
+class Receiver:
+    """A buyer's or publisher's webhook endpoint on loopback, recording what it gets."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.requests: list[dict[str, Any]] = []
+        self.fail = False
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                receiver.requests.append(
+                    {
+                        "path": self.path,
+                        "body": self.rfile.read(length),
+                        "signature": self.headers.get("X-PPC-Signature"),
+                    }
+                )
+                self.send_response(500 if receiver.fail else 200)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    endpoint = Receiver()
+    yield endpoint
+    endpoint.close()
+
+
+def test_pixels_are_signed_templated_and_retried_without_touching_the_call(
+    setup: Setup, cpaas: CallSimulator, receiver: Receiver
+) -> None:
+    import hashlib
+    import hmac
+    import json
+    from datetime import timedelta
+
+    from chalicelib.clock import utcnow
+    from chalicelib.voice.pixels import retry_due
+
+    secret = "buyer-shared-secret-1"
+    target = setup.target(setup.buyer(), "+14155550231")
+    pixel = {
+        "url": receiver.url + "/conv?call={call_sid}&payout={payout_cents}",
+        "method": "POST",
+        "events": ["converted"],
+        "secret": secret,
+    }
+    _, number = setup.campaign(
+        [{"target_id": target}], payout_cents=1200, revenue_cents=2000, pixels=[pixel]
+    )
+    # A converted call fires the pixel with the call's data, signed with the shared secret
+    transcript = cpaas.place_call(
+        "+13105550130", number, default_party=PartyBehaviour.answer(talk=100)
+    )
+    assert len(receiver.requests) == 1
+    got = receiver.requests[0]
+    assert got["path"] == f"/conv?call={transcript.call_sid}&payout=1200"
+    body = json.loads(got["body"])
+    assert (body["event"], body["converted"], body["revenue_cents"]) == ("converted", True, 2000)
+    stamp, mac = (part.split("=", 1)[1] for part in got["signature"].split(","))
+    expected = hmac.new(secret.encode(), stamp.encode() + b"." + got["body"], hashlib.sha256)
+    assert mac == expected.hexdigest()
+    # A call that does not convert fires nothing (the pixel wants conversions only)
+    cpaas.place_call("+13105550131", number, default_party=PartyBehaviour.answer(talk=10))
+    assert len(receiver.requests) == 1
+    # The endpoint fails: the call is settled all the same, and the pixel is retried later
+    receiver.fail = True
+    failed = cpaas.place_call("+13105550132", number, default_party=PartyBehaviour.answer(talk=100))
+    assert record(failed.call_sid).payout_cents == 1200
+    assert len(receiver.requests) == 2
+    receiver.fail = False
+    assert retry_due("acc_demo", utcnow()) == 0  # not due yet (30 s backoff)
+    assert retry_due("acc_demo", utcnow() + timedelta(minutes=1)) == 1
+    assert len(receiver.requests) == 3
+    assert json.loads(receiver.requests[2]["body"])["call_sid"] == failed.call_sid
+    assert retry_due("acc_demo", utcnow() + timedelta(minutes=10)) == 0  # delivered once
