@@ -261,7 +261,8 @@ class CallItem(AppItem):
     source = UnicodeAttribute(null=True)
     duplicate = BooleanAttribute(default=False)
     routing = JSONAttribute(null=True)
-    attempt = NumberAttribute(default=0)  # routing step; callbacks are conditioned on it
+    attempt = NumberAttribute(default=0)  # which <Dial> the call is on (in webhook URLs)
+    step = NumberAttribute(default=0)  # bumped by every routing write, which is conditioned on it
     target_id = UnicodeAttribute(null=True)
     buyer_id = UnicodeAttribute(null=True)
     connected_seconds = NumberAttribute(null=True)

@@ -98,7 +98,15 @@ def add_checks(tx: LabelledTransaction, label: str, checks: list[CapCheck]) -> N
         )
 
 
-def add_release(tx: LabelledTransaction, label: str, owner_pks: list[str]) -> None:
-    """Give back the concurrency slots a reservation took (never below zero)."""
+def add_release(tx: LabelledTransaction, owner_pks: list[str]) -> None:
+    """Give back the concurrency slots a reservation took (never below zero).
+
+    Each is labelled `release:<pk>`, so a refusal names the slot that was already free.
+    """
     for pk in owner_pks:
-        tx.update(label, CounterItem(pk, CONCURRENCY), [CounterItem.n.add(-1)], CounterItem.n > 0)
+        tx.update(
+            f"release:{pk}",
+            CounterItem(pk, CONCURRENCY),
+            [CounterItem.n.add(-1)],
+            CounterItem.n > 0,
+        )

@@ -15,6 +15,10 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.store.tables import connection
 
 
+class Conflict(Exception):
+    """Another transaction touched the same items at the same moment: try again."""
+
+
 class Refused(Exception):
     """Conditions did not hold; `labels` names the operations whose condition failed."""
 
@@ -70,11 +74,12 @@ def labelled_transaction() -> Iterator[LabelledTransaction]:
         reasons: list[Any] = err.cancellation_reasons
         if labelled is None or len(reasons) != len(labelled.labels):
             raise
+        codes = [reason.code if reason is not None else None for reason in reasons]
         refused = {
-            labelled.labels[i]
-            for i, reason in enumerate(reasons)
-            if reason is not None and reason.code == "ConditionalCheckFailed"
+            labelled.labels[i] for i, code in enumerate(codes) if code == "ConditionalCheckFailed"
         }
-        if not refused:
-            raise
-        raise Refused(refused) from err
+        if refused:
+            raise Refused(refused) from err
+        if "TransactionConflict" in codes:
+            raise Conflict() from err
+        raise

@@ -7,6 +7,8 @@ the attempt number, so a retried or late webhook never reserves or releases twic
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +21,12 @@ from chalicelib.observability import logger
 from chalicelib.routing import RoutableTarget
 from chalicelib.store import keys, reservations
 from chalicelib.store.models import CallerSeenItem, CallItem
-from chalicelib.store.transactions import LabelledTransaction, Refused, labelled_transaction
+from chalicelib.store.transactions import (
+    Conflict,
+    LabelledTransaction,
+    Refused,
+    labelled_transaction,
+)
 from chalicelib.voice import twiml
 from chalicelib.voice.config import CampaignConfig
 from chalicelib.voice.signature import absolute_url
@@ -136,16 +143,19 @@ def _legs_for(config: CampaignConfig, target_ids: list[str]) -> list[Leg]:
     return legs
 
 
-def _route_checks(
-    config: CampaignConfig, target_ids: list[str], at: datetime
+def phase_checks(
+    config: CampaignConfig, target_ids: list[str], at: datetime, phase: reservations.Phase
 ) -> list[tuple[str, reservations.CapCheck]]:
+    """The counter operations of a phase for these targets and their buyers, once per item."""
     by_id = {t.target_id: t for t in config.targets}
     seen: set[tuple[str, str]] = set()
     labelled = []
     for target_id in target_ids:
+        if target_id not in by_id:
+            continue
         for owner in config.cap_owners(by_id[target_id]):
             for check in reservations.checks_for(
-                owner.counter_pk, owner.caps, at, owner.timezone, "route"
+                owner.counter_pk, owner.caps, at, owner.timezone, phase
             ):
                 if (check.pk, check.sk) not in seen:
                     seen.add((check.pk, check.sk))
@@ -153,10 +163,21 @@ def _route_checks(
     return labelled
 
 
+def held_slots(state: RoutingState) -> list[str]:
+    """The concurrency slots the call's offered legs hold."""
+    return [pk for leg in state.active for pk in leg.concurrency]
+
+
 def add_caller_seen(
-    tx: LabelledTransaction, call: CallItem, campaign_id: str, window_days: int, at: datetime
+    tx: LabelledTransaction,
+    call: CallItem,
+    campaign_id: str,
+    window_days: int,
+    at: datetime,
+    known_duplicate: bool = False,
 ) -> None:
-    """Remember this caller; refused (label `duplicate`) if they called within the window."""
+    """Remember this caller's latest call; refused (label `duplicate`) if they called within
+    the window. A known duplicate only moves the window on (it runs from the latest call)."""
     window = timedelta(days=window_days)
     tx.save(
         "duplicate",
@@ -166,7 +187,9 @@ def add_caller_seen(
             last_call_at=int(at.timestamp()),
             expires_at=at + window,
         ),
-        CallerSeenItem.pk.does_not_exist()
+        None
+        if known_duplicate
+        else CallerSeenItem.pk.does_not_exist()
         | (CallerSeenItem.last_call_at < int((at - window).timestamp())),
     )
 
@@ -176,14 +199,13 @@ def _call_write(
     call: CallItem,
     state: RoutingState,
     arrival: Arrival | None,
-    expected_attempt: int | None,
+    expected_step: int | None,
     extra: dict[str, Any],
 ) -> None:
     routing = state.to_json()
     if arrival is not None:
         item = arrival.item
-        item.routing = routing
-        item.attempt = state.attempt
+        item.routing, item.attempt, item.step = routing, state.attempt, 1
         for name, value in extra.items():
             setattr(item, name, value)
         tx.save("call", item, CallItem.pk.does_not_exist())
@@ -191,12 +213,13 @@ def _call_write(
     actions: list[Action] = [
         CallItem.routing.set(routing),
         CallItem.attempt.set(state.attempt),
+        CallItem.step.add(1),
         CallItem.updated_at.set(extra.pop("updated_at")),
     ]
     actions += [getattr(CallItem, name).set(value) for name, value in extra.items()]
     condition: Condition = CallItem.ended_at.does_not_exist()
-    if expected_attempt is not None:
-        condition &= CallItem.attempt == expected_attempt
+    if expected_step is not None:
+        condition &= CallItem.step == expected_step
     tx.update("call", call, actions, condition)
 
 
@@ -207,7 +230,7 @@ def advance(
     *,
     at: datetime,
     arrival: Arrival | None = None,
-    expected_attempt: int | None = None,
+    expected_step: int | None = None,
     release: list[str] | None = None,
     counters: list[reservations.CapCheck] | None = None,
     extra: dict[str, Any] | None = None,
@@ -215,18 +238,29 @@ def advance(
 ) -> VoiceResponse:
     """Offer the call to the next target(s) of the plan that can take it, in one transaction.
 
-    Targets whose caps refuse the reservation are dropped and the next ones tried; with
-    none left the call goes to the fallback. `release` gives back concurrency slots and
-    `counters` moves other counters (connected counts) in the same transaction. With
-    `stop`, no target is offered: the state and counters are saved and `stop` answered.
+    The transaction writes the call record (conditioned on the step it was read at, so a
+    retried or concurrent webhook changes nothing twice), gives back `release`d slots,
+    moves `counters`, and reserves the chosen targets' counters. Targets whose caps refuse
+    are dropped and the next tried; with none left the call goes to the fallback. With
+    `stop`, no target is offered and `stop` is the answer. A slot released and reserved
+    again by the same step (the next target has the same buyer) simply stays held.
     """
     extra = dict(extra or {})
+    release = list(release or [])
+    known = {t.target_id for t in config.targets}
+    # A target removed from the campaign since routing began is skipped.
+    state.plan = [t for t in state.plan if t in known]
     duplicate_check = bool(arrival and arrival.duplicate_window_days > 0)
-    for _ in range(len(state.plan) + 3):
+    for tries in range(len(state.plan) + 8):
         width = MAX_SIMULTANEOUS if config.settings.get("strategy") == "simultaneous" else 1
         chosen = [] if stop is not None else state.plan[:width]
         legs = _legs_for(config, chosen)
-        checks = _route_checks(config, chosen, at)
+        held_next = {pk for leg in legs for pk in leg.concurrency}
+        checks = [
+            (target_id, check)
+            for target_id, check in phase_checks(config, chosen, at, "route")
+            if not (check.sk == reservations.CONCURRENCY and check.pk in release)
+        ]
         next_state = RoutingState.from_json(state.to_json())
         next_state.active = legs
         next_state.plan = state.plan[len(chosen) :]
@@ -246,25 +280,37 @@ def advance(
                     call,
                     next_state,
                     arrival,
-                    expected_attempt,
+                    expected_step,
                     {"status": call.status, **extra, "updated_at": at},
                 )
                 if duplicate_check and arrival is not None:
-                    add_caller_seen(tx, call, config.campaign_id, arrival.duplicate_window_days, at)
+                    add_caller_seen(
+                        tx,
+                        call,
+                        config.campaign_id,
+                        arrival.duplicate_window_days,
+                        at,
+                        known_duplicate=bool(extra.get("duplicate")),
+                    )
                 for target_id, check in checks:
                     reservations.add_checks(tx, target_id, [check])
-                reservations.add_release(tx, "release", release or [])
+                reservations.add_release(tx, [pk for pk in release if pk not in held_next])
                 reservations.add_checks(tx, "count", counters or [])
+        except Conflict:
+            time.sleep(random.uniform(0.01, 0.05) * (tries + 1))  # noqa: S311 - jitter
+            continue
         except Refused as refusal:
             refused = refusal.labels
             if "call" in refused:
                 raise AlreadyHandled(call.call_sid) from refusal
-            if "release" in refused:
-                # A slot already at zero (repaired elsewhere): giving it back must not block.
-                logger.warning("concurrency counter already at zero on release")
-                release = []
+            already_free = {
+                label.split(":", 1)[1] for label in refused if label.startswith("release:")
+            }
+            if already_free:
+                # Freed by a repair meanwhile: giving it back again must not block the call.
+                logger.warning("concurrency slot already free on release")
+                release = [pk for pk in release if pk not in already_free]
             if "duplicate" in refused:
-                duplicate_check = False
                 extra["duplicate"] = True
                 if arrival is not None:
                     arrival.item.duplicate = True
@@ -275,5 +321,6 @@ def advance(
             continue
         state.__dict__.update(next_state.__dict__)
         call.attempt = state.attempt
+        call.step = 1 if arrival is not None else int(call.step) + 1
         return answer
-    raise RuntimeError("routing did not settle")  # unreachable: each retry shrinks the plan
+    raise RuntimeError("routing did not settle")

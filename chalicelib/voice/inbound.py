@@ -13,7 +13,7 @@ from chalicelib.observability import bind_call, logger
 from chalicelib.routing import route_call
 from chalicelib.store import calls, keys, numbers
 from chalicelib.store.models import CallItem, CounterItem
-from chalicelib.store.transactions import Refused, labelled_transaction
+from chalicelib.store.transactions import Conflict, Refused, labelled_transaction
 from chalicelib.voice import ivr, twiml
 from chalicelib.voice.config import CampaignConfig, load_campaign
 from chalicelib.voice.dialing import (
@@ -79,7 +79,7 @@ def _fallback_after_error(item: CallItem) -> VoiceResponse | str:
 
 
 def replay(call_sid: str) -> VoiceResponse | str:
-    """A retried webhook gets the answer the first one got."""
+    """A retried or late webhook gets the answer the call's current step gave."""
     try:
         item = CallItem.get(keys.call_pk(call_sid), keys.META)
     except DoesNotExist:
@@ -150,8 +150,8 @@ def _record_only(
 ) -> VoiceResponse | str:
     state.twiml = str(response)
     item.tags = {**calls.tags_of(item), "outcome": outcome}
-    window = int(config.settings.get("duplicate_window_days", 0)) if config else 0
-    _record_arrival(item, config, state, window, item.started_at)
+    # A blocked or unrouted call does not open a duplicate window for the caller.
+    _record_arrival(item, config, state, 0, item.started_at)
     return response
 
 
@@ -164,17 +164,20 @@ def _record_arrival(
 ) -> None:
     """Write the call record (once) and, with a duplicate window, mark repeat callers."""
     item.routing = state.to_json()
-    item.attempt = state.attempt
+    item.attempt, item.step = state.attempt, 1
     check = window_days > 0 and config is not None and item.from_number.startswith("+")
-    for _ in range(2):
+    for _ in range(5):
         try:
             with labelled_transaction() as tx:
                 tx.save("call", item, CallItem.pk.does_not_exist())
                 if check and config is not None:
-                    add_caller_seen(tx, item, config.campaign_id, window_days, now)
+                    add_caller_seen(
+                        tx, item, config.campaign_id, window_days, now, bool(item.duplicate)
+                    )
             return
+        except Conflict:
+            continue
         except Refused as refusal:
             if "call" in refusal.labels:
                 raise AlreadyHandled(item.call_sid) from refusal
             item.duplicate = True
-            check = False

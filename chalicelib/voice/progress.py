@@ -4,24 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from chalicelib.clock import utcnow
 from chalicelib.observability import bind_call, logger
-from chalicelib.store import calls, keys, reservations
+from chalicelib.store import calls, keys
 from chalicelib.store.models import CallItem
 from chalicelib.voice import ivr, pixels, twiml
 from chalicelib.voice.config import CampaignConfig, load_campaign, publisher_terms
-from chalicelib.voice.dialing import AlreadyHandled, RoutingState, advance
-from chalicelib.voice.inbound import plan_for
+from chalicelib.voice.dialing import (
+    AlreadyHandled,
+    RoutingState,
+    advance,
+    held_slots,
+    phase_checks,
+)
+from chalicelib.voice.inbound import plan_for, replay
 from chalicelib.voice.params import DialResultParams, GatherParams, StatusParams, WhisperParams
 from chalicelib.voice.signature import absolute_url
 
 ACCEPT_PROMPT = "You have a new call. Press 1 to accept it."
+RETRIES = 3  # reloads when another webhook of the same call moved it first
 
 
-def _load(call_sid: str) -> CallItem | None:
+def load_call(call_sid: str) -> CallItem | None:
     try:
         item = CallItem.get(keys.call_pk(call_sid), keys.META)
     except DoesNotExist:
@@ -45,7 +52,7 @@ def _hang_up() -> VoiceResponse:
 
 def ivr_answer(form: dict[str, str], node_name: str, tries: str) -> VoiceResponse | str:
     params = GatherParams.model_validate(form)
-    item = _load(params.call_sid)
+    item = load_call(params.call_sid)
     config = _config(item) if item else None
     if item is None or config is None or not config.settings.get("ivr"):
         return twiml.fallback()
@@ -53,13 +60,17 @@ def ivr_answer(form: dict[str, str], node_name: str, tries: str) -> VoiceRespons
     if state.ivr_node != node_name or str(state.ivr_tries) != tries or item.attempt != 0:
         return state.twiml or twiml.fallback()  # a retried or stale request
     tree = config.settings["ivr"]
+    if node_name not in tree["nodes"]:
+        # The tree was edited during the call: start the caller at its beginning.
+        state.ivr_node, state.ivr_tries = tree["start"], 0
+        return _save(item, config, state, ivr.prompt(tree, tree["start"], 0))
     node = tree["nodes"][node_name]
     answer = ivr.interpret(node, params.digits, params.speech)
     if answer.value is None:
         fallback = ivr.after_no_match(node, state.ivr_tries)
         if fallback is None:
             state.ivr_tries += 1
-            return _save_ivr(item, config, state, ivr.prompt(tree, node_name, state.ivr_tries))
+            return _save(item, config, state, ivr.prompt(tree, node_name, state.ivr_tries))
         answer = fallback
     tags = calls.tags_of(item)
     if answer.value is not None:
@@ -67,39 +78,38 @@ def ivr_answer(form: dict[str, str], node_name: str, tries: str) -> VoiceRespons
     item.tags = tags
     if answer.next_node:
         state.ivr_node, state.ivr_tries = answer.next_node, 0
-        return _save_ivr(item, config, state, ivr.prompt(tree, answer.next_node, 0), tags)
+        return _save(item, config, state, ivr.prompt(tree, answer.next_node, 0), {"tags": tags})
     # Qualified: route with what the caller told us.
     now = utcnow()
     plan = plan_for(config, item, now)
     state.plan, state.excluded, state.ivr_node = plan.plan, plan.excluded, None
     try:
-        return advance(config, item, state, at=now, expected_attempt=0, extra={"tags": tags})
+        return advance(
+            config, item, state, at=now, expected_step=int(item.step), extra={"tags": tags}
+        )
     except AlreadyHandled:
-        return _replay(params.call_sid)
+        return replay(params.call_sid)
 
 
-def _save_ivr(
+def _save(
     item: CallItem,
     config: CampaignConfig,
     state: RoutingState,
     response: VoiceResponse,
-    tags: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> VoiceResponse | str:
-    state.twiml = str(response)
-    extra: dict[str, Any] = {"tags": tags} if tags is not None else {}
     try:
         return advance(
-            config, item, state, at=utcnow(), expected_attempt=0, extra=extra, stop=response
+            config,
+            item,
+            state,
+            at=utcnow(),
+            expected_step=int(item.step),
+            extra=extra,
+            stop=response,
         )
     except AlreadyHandled:
-        return _replay(item.call_sid)
-
-
-def _replay(call_sid: str) -> VoiceResponse | str:
-    item = _load(call_sid)
-    if item is None:
-        return twiml.fallback()
-    return RoutingState.from_json(item.routing).twiml or twiml.fallback()
+        return replay(item.call_sid)
 
 
 # --- dial results --------------------------------------------------------------------------------
@@ -108,41 +118,36 @@ def _replay(call_sid: str) -> VoiceResponse | str:
 def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
     """A dialled target answered and the bridge ended, or it did not answer: fall through."""
     params = DialResultParams.model_validate(form)
-    item = _load(params.call_sid)
+    item = load_call(params.call_sid)
     config = _config(item) if item else None
     if item is None or config is None:
         return _hang_up()
     state = RoutingState.from_json(item.routing)
-    if str(item.attempt) != attempt or item.ended_at is not None:
-        return state.twiml or _hang_up()
+    if str(item.attempt) != attempt or item.ended_at is not None or not state.active:
+        return state.twiml or _hang_up()  # already handled (a retry) or the call ended
     now = utcnow()
-    release = [pk for leg in state.active for pk in leg.concurrency]
-    bridged = params.dial_call_status in {"completed", "answered"}
+    release = held_slots(state)
     extra: dict[str, Any] = {}
-    counters: list[reservations.CapCheck] = []
-    if bridged:
-        winner = state.winner or (state.active[0].target_id if state.active else None)
-        leg = next((g for g in state.active if g.target_id == winner), None)
-        state.tried.append({"target_id": winner or "?", "outcome": "connected"})
+    counters = []
+    stop: VoiceResponse | None = None
+    if params.dial_call_status in {"completed", "answered"}:
+        winner = state.winner or state.active[0].target_id
+        leg = next((g for g in state.active if g.target_id == winner), state.active[0])
+        state.tried.append({"target_id": winner, "outcome": "connected"})
         extra = {
             "connected_seconds": params.dial_call_duration,
             "target_id": winner,
-            "buyer_id": leg.buyer_id if leg else None,
+            "buyer_id": leg.buyer_id,
         }
-        target = next((t for t in config.targets if t.target_id == winner), None)
-        if target is not None:
-            for owner in config.cap_owners(target):
-                counters += reservations.checks_for(
-                    owner.counter_pk, owner.caps, now, owner.timezone, "connect"
-                )
-        stop: VoiceResponse | None = _hang_up()
+        counters = [check for _, check in phase_checks(config, [winner], now, "connect")]
+        stop = _hang_up()
     else:
         for leg in state.active:
             state.tried.append({"target_id": leg.target_id, "outcome": params.dial_call_status})
         state.ring_seconds += int(config.settings.get("ring_timeout_seconds", 20))
-        caller_gone = params.call_status == "completed" or params.dial_call_status == "canceled"
-        stop = _hang_up() if caller_gone else None
-        if state.ring_seconds >= int(config.settings.get("max_ring_seconds", 90)):
+        if params.call_status == "completed" or params.dial_call_status == "canceled":
+            stop = _hang_up()  # the caller hung up while it rang
+        elif state.ring_seconds >= int(config.settings.get("max_ring_seconds", 90)):
             state.plan = []
     try:
         return advance(
@@ -150,14 +155,14 @@ def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
             item,
             state,
             at=now,
-            expected_attempt=int(item.attempt),
+            expected_step=int(item.step),
             release=release,
             counters=counters,
             extra=extra,
             stop=stop,
         )
     except AlreadyHandled:
-        return _replay(params.call_sid)
+        return replay(params.call_sid)
 
 
 # --- simultaneous offer ----------------------------------------------------------------------
@@ -180,57 +185,70 @@ def whisper(form: dict[str, str], attempt: str) -> VoiceResponse:
 
 
 def whisper_accept(form: dict[str, str], attempt: str) -> VoiceResponse:
+    """The first target to press 1 gets the call; the others' slots are given back at once."""
     params = WhisperParams.model_validate(form)
     if params.digits != "1":
         return _hang_up()
-    item = _load(params.parent_call_sid)
-    if item is None or str(item.attempt) != attempt:
+    item = load_call(params.parent_call_sid)
+    config = _config(item) if item else None
+    if item is None or config is None or str(item.attempt) != attempt:
         return _hang_up()
     state = RoutingState.from_json(item.routing)
     leg = next((g for g in state.active if g.destination == params.to), None)
-    if leg is None:
+    if leg is None or state.winner is not None:
         return _hang_up()
+    winner_slots = set(leg.concurrency)
+    losers = [pk for pk in held_slots(state) if pk not in winner_slots]
+    state.active, state.winner = [leg], leg.target_id
     try:
-        item.update(
-            actions=[CallItem.target_id.set(leg.target_id), CallItem.buyer_id.set(leg.buyer_id)],
-            condition=CallItem.target_id.does_not_exist() & (CallItem.attempt == item.attempt),
+        advance(
+            config,
+            item,
+            state,
+            at=utcnow(),
+            expected_step=int(item.step),
+            release=losers,
+            extra={"target_id": leg.target_id, "buyer_id": leg.buyer_id},
+            stop=VoiceResponse(),
         )
-    except Exception as err:  # noqa: BLE001 - losing the race is an answer, not an error
-        logger.info("another target accepted first", extra={"reason": type(err).__name__})
-        return _hang_up()
-    state.winner = leg.target_id
-    _remember_winner(item, state)
+    except AlreadyHandled:
+        return _hang_up()  # another target accepted first
     return VoiceResponse()  # an empty document bridges the call
-
-
-def _remember_winner(item: CallItem, state: RoutingState) -> None:
-    item.update(
-        actions=[CallItem.routing.set(state.to_json())], condition=CallItem.attempt == item.attempt
-    )
 
 
 # --- final status --------------------------------------------------------------------------------
 
 
 def record_status(form: dict[str, str]) -> VoiceResponse:
-    """Final status: duration, conversion, revenue and payout once; counters settled."""
+    """Final status: duration, conversion, revenue and payout once; slots and counters settled."""
     params = StatusParams.model_validate(form)
     if params.call_status not in calls.FINAL_STATUSES:
         account_id = calls.note_progress(params.call_sid, params.call_status)
         if account_id:
             bind_call(account_id=account_id)
         return twiml.empty()
-    item = _load(params.call_sid)
-    if item is None or item.ended_at is not None:
-        logger.info("status callback ignored (unknown call or already final)")
+    for _ in range(RETRIES):
+        item = load_call(params.call_sid)
+        if item is None or item.ended_at is not None:
+            logger.info("status callback ignored (unknown call or already final)")
+            return twiml.empty()
+        config = _config(item)
+        if config is None:
+            calls.finish_call(params.call_sid, params.call_status, params.call_duration)
+            return twiml.empty()
+        try:
+            _settle(config, item, params)
+        except AlreadyHandled:
+            continue  # a dial result moved the call meanwhile: read it again
         return twiml.empty()
-    config = _config(item)
-    if config is None:
-        calls.finish_call(params.call_sid, params.call_status, params.call_duration)
-        return twiml.empty()
+    logger.warning("final status not applied after retries; the sweep will close the call")
+    return twiml.empty()
+
+
+def _settle(config: CampaignConfig, item: CallItem, params: StatusParams) -> None:
     now = utcnow()
     state = RoutingState.from_json(item.routing)
-    release = [pk for leg in state.active for pk in leg.concurrency]
+    release = held_slots(state)
     state.active = []
     converted = _converted(config, item)
     pays = converted and (not item.duplicate or bool(config.settings.get("duplicates_pay")))
@@ -238,13 +256,11 @@ def record_status(form: dict[str, str]) -> VoiceResponse:
     terms = publisher_terms(item.account_id, item.publisher_id) if item.publisher_id else None
     if terms is not None:
         payout = terms.payouts.get(config.campaign_id, payout)
-    counters: list[reservations.CapCheck] = []
-    target = next((t for t in config.targets if t.target_id == item.target_id), None)
-    if converted and target is not None:
-        for owner in config.cap_owners(target):
-            counters += reservations.checks_for(
-                owner.counter_pk, owner.caps, now, owner.timezone, "convert"
-            )
+    counters = (
+        [check for _, check in phase_checks(config, [item.target_id], now, "convert")]
+        if converted and item.target_id
+        else []
+    )
     extra = {
         "status": params.call_status,
         "duration_seconds": params.call_duration,
@@ -253,25 +269,20 @@ def record_status(form: dict[str, str]) -> VoiceResponse:
         "revenue_cents": int(config.settings.get("revenue_cents", 0)) if pays else 0,
         "payout_cents": int(payout) if pays else 0,
     }
-    try:
-        advance(
-            config,
-            item,
-            state,
-            at=now,
-            expected_attempt=int(item.attempt),
-            release=release,
-            counters=counters,
-            extra=extra,
-            stop=twiml.empty(),
-        )
-    except (AlreadyHandled, TransactWriteError):
-        logger.info("status callback already applied")
-        return twiml.empty()
+    advance(
+        config,
+        item,
+        state,
+        at=now,
+        expected_step=int(item.step),
+        release=release,
+        counters=counters,
+        extra=extra,
+        stop=twiml.empty(),
+    )
     for name, value in extra.items():
         setattr(item, name, value)
     pixels.fire(config, item, terms.pixels if terms else [], now)
-    return twiml.empty()
 
 
 def _converted(config: CampaignConfig, item: CallItem) -> bool:

@@ -12,7 +12,7 @@ from chalicelib.store import calls, keys, tenants
 from chalicelib.store.models import CallItem
 from chalicelib.voice import pixels
 from chalicelib.voice.config import load_campaign
-from chalicelib.voice.dialing import AlreadyHandled, RoutingState, advance
+from chalicelib.voice.dialing import AlreadyHandled, RoutingState, advance, held_slots
 from chalicelib.voice.twiml import empty
 
 # Twilio ends any call after 4 hours; a call still open well after that lost its callback.
@@ -36,7 +36,7 @@ def _close(item: CallItem, now: datetime) -> int:
     config = load_campaign(item.account_id, item.campaign_id) if item.campaign_id else None
     if config is None:
         return 1 if calls.finish_call(item.call_sid, "no-callback", 0, at=now) else 0
-    release = [pk for leg in state.active for pk in leg.concurrency]
+    release = held_slots(state)
     state.active = []
     try:
         advance(
@@ -44,7 +44,7 @@ def _close(item: CallItem, now: datetime) -> int:
             item,
             state,
             at=now,
-            expected_attempt=int(item.attempt),
+            expected_step=int(item.step),
             release=release,
             extra={
                 "status": "no-callback",

@@ -257,3 +257,94 @@ def test_pixels_are_signed_templated_and_retried_without_touching_the_call(
     assert len(receiver.requests) == 3
     assert json.loads(receiver.requests[2]["body"])["call_sid"] == failed.call_sid
     assert retry_due("acc_demo", utcnow() + timedelta(minutes=10)) == 0  # delivered once
+
+
+def test_falling_through_to_another_target_of_the_same_buyer_keeps_one_buyer_slot(
+    setup: Setup, cpaas: CallSimulator
+) -> None:
+    buyer = setup.buyer(caps={"concurrency": 2})
+    first = setup.target(buyer, "+14155550241", caps={"concurrency": 1})
+    second = setup.target(buyer, "+14155550242", priority=2)
+    _, number = setup.campaign([{"target_id": first}, {"target_id": second}])
+    transcript = cpaas.place_call(
+        "+13105550140",
+        number,
+        parties={
+            "+14155550241": PartyBehaviour.busy(),
+            "+14155550242": PartyBehaviour.answer(talk=30),
+        },
+    )
+    assert not transcript.application_error, transcript.to_text()
+    assert transcript.dialled() == ["+14155550241", "+14155550242"]
+    assert record(transcript.call_sid).target_id == second
+    assert counter(keys.counter_pk("acc_demo", "BUY", buyer)) == 0
+    assert counter(keys.counter_pk("acc_demo", "TGT", first)) == 0
+
+
+def test_retried_and_late_webhooks_change_nothing(
+    setup: Setup, client: Client, platform: Any
+) -> None:
+    from tests.app.test_voice_webhooks import new_sid, post_signed
+    from tests.support import call_params
+
+    target = setup.target(setup.buyer(), "+14155550251", caps={"concurrency": 1})
+    _, number = setup.campaign(
+        [{"target_id": target}],
+        payout_cents=500,
+        revenue_cents=900,
+        conversion={"buffer_seconds": 60},
+    )
+    sid = new_sid()
+    first = post_signed(
+        client, platform, "/voice/inbound", call_params(sid, "+13105550150", number)
+    )
+    # The CPaaS retries the inbound webhook: same answer, no second reservation
+    again = post_signed(
+        client, platform, "/voice/inbound", call_params(sid, "+13105550150", number)
+    )
+    assert again.body == first.body
+    slot = keys.counter_pk("acc_demo", "TGT", target)
+    assert counter(slot) == 1
+    bridged = {
+        "CallSid": sid,
+        "DialCallStatus": "completed",
+        "DialCallDuration": "75",
+        "CallStatus": "in-progress",
+    }
+    for _ in range(3):  # the dial result, then two retries of it
+        post_signed(client, platform, "/voice/dial/1", bridged)
+    item = record(sid)
+    assert (item.target_id, item.connected_seconds) == (target, 75)
+    assert [t["outcome"] for t in item.routing["tried"]] == ["connected"]
+    assert counter(slot) == 0
+    done = {"CallSid": sid, "CallStatus": "completed", "CallDuration": "80"}
+    for _ in range(2):
+        post_signed(client, platform, "/voice/status", done)
+    item = record(sid)
+    assert (item.converted, item.payout_cents, item.revenue_cents) == (True, 500, 900)
+    assert counter(slot) == 0
+
+
+def test_simultaneous_offer_frees_the_other_targets_when_one_accepts(
+    setup: Setup, client: Client, platform: Any
+) -> None:
+    from tests.app.test_voice_webhooks import new_sid, post_signed
+    from tests.support import call_params
+
+    destinations = ["+14155550261", "+14155550262", "+14155550263"]
+    targets = [setup.target(setup.buyer(), d, caps={"concurrency": 1}) for d in destinations]
+    _, number = setup.campaign([{"target_id": t} for t in targets], strategy="simultaneous")
+    sid = new_sid()
+    post_signed(client, platform, "/voice/inbound", call_params(sid, "+13105550160", number))
+    slots = [keys.counter_pk("acc_demo", "TGT", t) for t in targets]
+    assert [counter(s) for s in slots] == [1, 1, 1]
+
+    def press(destination: str) -> bytes:
+        leg = {"CallSid": new_sid(), "ParentCallSid": sid, "To": destination, "Digits": "1"}
+        return bytes(post_signed(client, platform, "/voice/whisper/1/accept", leg).body)
+
+    assert b"Hangup" not in press(destinations[1])  # bridged
+    assert [counter(s) for s in slots] == [0, 1, 0]
+    assert b"Hangup" in press(destinations[2])  # too late
+    assert record(sid).target_id == targets[1]
+    assert [counter(s) for s in slots] == [0, 1, 0]
