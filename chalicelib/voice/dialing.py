@@ -262,7 +262,8 @@ def advance(
             if not (check.sk == reservations.CONCURRENCY and check.pk in release)
         ]
         next_state = RoutingState.from_json(state.to_json())
-        next_state.active = legs
+        # With `stop`, the caller decides which legs stay active (e.g. an accepted offer).
+        next_state.active = legs if stop is None else list(state.active)
         next_state.plan = state.plan[len(chosen) :]
         next_state.attempt = state.attempt + 1 if chosen else state.attempt
         if stop is not None:

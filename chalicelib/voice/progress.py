@@ -127,12 +127,13 @@ def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
         return state.twiml or _hang_up()  # already handled (a retry) or the call ended
     now = utcnow()
     release = held_slots(state)
+    offered, state.active = state.active, []
     extra: dict[str, Any] = {}
     counters = []
     stop: VoiceResponse | None = None
     if params.dial_call_status in {"completed", "answered"}:
-        winner = state.winner or state.active[0].target_id
-        leg = next((g for g in state.active if g.target_id == winner), state.active[0])
+        winner = state.winner or offered[0].target_id
+        leg = next((g for g in offered if g.target_id == winner), offered[0])
         state.tried.append({"target_id": winner, "outcome": "connected"})
         extra = {
             "connected_seconds": params.dial_call_duration,
@@ -142,7 +143,7 @@ def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
         counters = [check for _, check in phase_checks(config, [winner], now, "connect")]
         stop = _hang_up()
     else:
-        for leg in state.active:
+        for leg in offered:
             state.tried.append({"target_id": leg.target_id, "outcome": params.dial_call_status})
         state.ring_seconds += int(config.settings.get("ring_timeout_seconds", 20))
         if params.call_status == "completed" or params.dial_call_status == "canceled":
