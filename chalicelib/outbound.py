@@ -1,17 +1,29 @@
 """Outbound HTTP to addresses our users give us (pixels, later RTB bidders), guarded
-against SSRF: public addresses only, https only, no redirects, bounded size and time."""
+against SSRF: public addresses only, https only, no redirects, bounded size and time.
+
+The host is resolved once, every address is checked, and the connection goes to the
+checked address (TLS still verifies the certificate for the host name), so a DNS answer
+that changes between the check and the connection (rebinding) cannot redirect it.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import os
 import socket
+import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 MAX_BODY_BYTES = 64 * 1024
+# IPv6 ranges that carry an IPv4 address inside (NAT64, 6to4, IPv4-compatible): judged by it.
+_EMBEDDING = (
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("::/96"),
+)
 
 
 class Refused(Exception):
@@ -24,28 +36,52 @@ class Reply:
     body: bytes
 
 
+@dataclass(frozen=True)
+class Target:
+    """A checked URL: where to connect, and the name to present and verify."""
+
+    url: str
+    connect_url: str
+    host: str
+
+
 def _allow_private() -> bool:
     # Only the local stack and tests set this: their receivers live on loopback.
     return os.environ.get("OUTBOUND_ALLOW_PRIVATE", "").lower() == "true"
 
 
-def check_url(url: str) -> str:
-    """The URL's host when it may be called; Refused otherwise (checked after DNS)."""
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and any(address in net for net in _EMBEDDING):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public(embedded)
+        if address.teredo:
+            return False
+    return address.is_global and not address.is_multicast
+
+
+def check_url(url: str) -> Target:
+    """Resolve and check the URL; Refused unless every address it resolves to is allowed."""
     parts = urlsplit(url)
     allow_private = _allow_private()
     if parts.scheme != "https" and not (allow_private and parts.scheme == "http"):
         raise Refused("only https URLs may be called")
     if not parts.hostname or parts.username or parts.password:
         raise Refused("the URL needs a host and no credentials")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as err:
+        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as err:
         raise Refused(f"cannot resolve {parts.hostname}") from err
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global and not allow_private:
-            raise Refused(f"{parts.hostname} resolves to a non-public address")
-    return parts.hostname
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not addresses or not (allow_private or all(is_public(a) for a in addresses)):
+        raise Refused(f"{parts.hostname} resolves to a non-public address")
+    pinned = addresses[0]
+    literal = f"[{pinned}]" if pinned.version == 6 else str(pinned)
+    connect_url = urlunsplit(parts._replace(netloc=f"{literal}:{port}"))
+    return Target(url, connect_url, parts.hostname)
 
 
 def call(
@@ -56,16 +92,25 @@ def call(
     content: bytes | None = None,
     timeout: float = 3.0,
 ) -> Reply:
-    """One request: no redirects followed, at most 64 KB read, `timeout` seconds in all."""
-    check_url(url)
-    limits = httpx.Timeout(timeout, connect=min(timeout, 2.0))
+    """One request: no redirects, at most 64 KB read, `timeout` seconds in all."""
+    target = check_url(url)
+    deadline = time.monotonic() + timeout
+    per_step = httpx.Timeout(timeout, connect=min(timeout, 2.0))
+    request_headers = {**headers, "Host": urlsplit(url).netloc.rsplit("@", 1)[-1]}
     with (
-        httpx.Client(follow_redirects=False, timeout=limits, trust_env=False) as client,
-        client.stream(method, url, headers=headers, content=content) as response,
+        httpx.Client(follow_redirects=False, timeout=per_step, trust_env=False) as client,
+        client.stream(
+            method,
+            target.connect_url,
+            headers=request_headers,
+            content=content,
+            extensions={"sni_hostname": target.host},
+        ) as response,
     ):
         body = b""
         for chunk in response.iter_bytes():
             body += chunk
-            if len(body) > MAX_BODY_BYTES:
+            # A slow drip of bytes must not hold us past the deadline either.
+            if len(body) > MAX_BODY_BYTES or time.monotonic() > deadline:
                 break
         return Reply(response.status_code, body[:MAX_BODY_BYTES])

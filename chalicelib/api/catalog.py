@@ -15,6 +15,7 @@ from chalicelib.api.catalog_schemas import (
     stored,
 )
 from chalicelib.api.http import ApiError, json_response, not_found, parse_body, user_view
+from chalicelib.api.schemas import MASKED_SECRET
 from chalicelib.auth.roles import Principal, Role
 from chalicelib.requests import current_request
 from chalicelib.routing import tag_rule_to_dict
@@ -51,6 +52,21 @@ def _view(item: CampaignItem | BuyerItem | TargetItem) -> dict[str, Any]:
     return body
 
 
+def _keep_secrets(settings: dict[str, Any], stored_settings: dict[str, Any] | None) -> None:
+    """A pixel sent back with the masked secret keeps the secret stored for its URL."""
+    stored_secrets = {p["url"]: p["secret"] for p in (stored_settings or {}).get("pixels", [])}
+    for index, pixel in enumerate(settings.get("pixels", [])):
+        if pixel["secret"] == MASKED_SECRET:
+            if pixel["url"] not in stored_secrets:
+                raise ApiError(
+                    400,
+                    "validation_error",
+                    "request has invalid fields",
+                    {f"pixels.{index}.secret": "give the secret for a new URL"},
+                )
+            pixel["secret"] = stored_secrets[pixel["url"]]
+
+
 def _campaign_settings(account_id: str, body: CampaignBody) -> dict[str, Any]:
     """The stored campaign: the plan gets each target's buyer, so routing loads in one batch."""
     settings = stored(body, exclude={"name", "status"})
@@ -77,6 +93,7 @@ def list_campaigns(principal: Principal) -> Response:
 def create_campaign(principal: Principal) -> Response:
     body = parse_body(current_request(), CampaignBody)
     settings = _campaign_settings(principal.account_id, body)
+    _keep_secrets(settings, None)
     item = catalog.create(
         CampaignItem, principal.account_id, body.name, status=body.status, settings=settings
     )
@@ -100,6 +117,7 @@ def replace_campaign(principal: Principal, campaign_id: str) -> Response:
     if item is None:
         raise not_found("campaign")
     settings = _campaign_settings(principal.account_id, body)
+    _keep_secrets(settings, item.settings)
     item = catalog.replace(item, body.name, status=body.status, settings=settings)
     return json_response({"campaign": _view(item)})
 
@@ -118,9 +136,9 @@ def list_buyers(principal: Principal) -> Response:
 @user_view(Role.ADMIN)
 def create_buyer(principal: Principal) -> Response:
     body = parse_body(current_request(), BuyerBody)
-    item = catalog.create(
-        BuyerItem, principal.account_id, body.name, settings=stored(body, exclude={"name"})
-    )
+    settings = stored(body, exclude={"name"})
+    _keep_secrets(settings, None)
+    item = catalog.create(BuyerItem, principal.account_id, body.name, settings=settings)
     return json_response({"buyer": _view(item)}, 201)
 
 
@@ -140,7 +158,9 @@ def replace_buyer(principal: Principal, buyer_id: str) -> Response:
     item = catalog.get(BuyerItem, principal.account_id, buyer_id)
     if item is None:
         raise not_found("buyer")
-    item = catalog.replace(item, body.name, settings=stored(body, exclude={"name"}))
+    settings = stored(body, exclude={"name"})
+    _keep_secrets(settings, item.settings)
+    item = catalog.replace(item, body.name, settings=settings)
     return json_response({"buyer": _view(item)})
 
 

@@ -52,7 +52,11 @@ class PixelBody(Strict):
     url: Annotated[str, Field(min_length=10, max_length=2000, pattern=r"^https?://")]
     method: Literal["GET", "POST"] = "POST"
     events: list[Literal["completed", "converted"]] = Field(default=["completed"], min_length=1)
-    secret: Annotated[str, Field(min_length=16, max_length=128)]
+    # "****" (as shown back by the API) keeps the secret already stored for this URL.
+    secret: Annotated[str, Field(max_length=128, pattern=r"^(\*\*\*\*|.{16,})$")]
+
+
+MASKED_SECRET = "****"  # noqa: S105 - the mask shown instead of a secret
 
 
 class CreatePublisherRequest(Strict):

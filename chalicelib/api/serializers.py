@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.api.schemas import MASKED_SECRET
 from chalicelib.store.calls import tags_of
 from chalicelib.store.models import (
     AccountItem,
@@ -95,7 +96,7 @@ def call(item: CallItem) -> dict[str, Any]:
 
 def masked_pixels(pixels: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """Pixels as shown back: the shared secret never leaves the platform again."""
-    return [{**p, "secret": "****"} for p in pixels or []]
+    return [{**p, "secret": MASKED_SECRET} for p in pixels or []]
 
 
 def _int(value: Any) -> int | None:

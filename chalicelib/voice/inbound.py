@@ -10,6 +10,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from chalicelib.clock import utcnow
 from chalicelib.observability import bind_call, logger
+from chalicelib.phone import parse_e164
 from chalicelib.routing import route_call
 from chalicelib.store import calls, keys, numbers
 from chalicelib.store.models import CallItem, CounterItem
@@ -76,6 +77,25 @@ def _fallback_after_error(item: CallItem) -> VoiceResponse | str:
     except Exception:  # noqa: BLE001 - nothing more can be saved; the caller still hears it
         logger.exception("could not record the call after a routing failure")
         return fallback_twiml(config)
+
+
+def fallback_for(form: dict[str, str]) -> VoiceResponse:
+    """The CPaaS's fallback URL: the dialled campaign's fallback, from cached configuration.
+
+    Called when our primary webhook failed, so it reads as little as it can and gives up
+    on the generic message at the first problem.
+    """
+    try:
+        route = numbers.route_for_number(parse_e164(form.get("To", "")))
+        config = (
+            load_campaign(route.account_id, route.campaign_id)
+            if route and route.campaign_id
+            else None
+        )
+    except Exception:  # noqa: BLE001 - the fallback of the fallback is the polite message
+        logger.exception("fallback could not load the campaign")
+        config = None
+    return fallback_twiml(config)
 
 
 def replay(call_sid: str) -> VoiceResponse | str:

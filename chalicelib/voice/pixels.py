@@ -1,8 +1,8 @@
 """Post-call webhooks ("pixels"): templated URLs, HMAC-signed, retried with backoff.
 
 A pixel never affects the call: delivery runs after the call is settled, every failure is
-caught, and a failed delivery is stored and retried by the scheduled sweep with backoff
-(30 s, 1, 2, 4, 8 min; given up after 6 attempts).
+caught, and a failed delivery is stored and retried by the scheduled sweep (every 10 min)
+once it is due (backoff 30 s doubling per attempt; given up after 6 attempts).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from chalicelib.store.models import CallItem, PixelJobItem
 from chalicelib.voice.config import CampaignConfig
 
 MAX_ATTEMPTS = 6
+# Pixels delivered inline must leave the status callback well inside the CPaaS's timeout.
+INLINE_BUDGET_SECONDS = 5.0
 TOKEN = re.compile(r"\{([a-z_]+)(?:\.([A-Za-z0-9_.:-]+))?\}")
 SIGNATURE_HEADER = "X-PPC-Signature"
 
@@ -103,8 +105,10 @@ def _pixels_for(
 def fire(
     config: CampaignConfig, item: CallItem, publisher_pixels: list[dict[str, Any]], now: datetime
 ) -> None:
-    """Deliver the call's pixels once each; failures go to the retry queue."""
+    """Deliver the call's pixels once each; failures (and whatever does not fit in the
+    status callback's time budget) go to the retry queue."""
     events = ["completed"] + (["converted"] if item.converted else [])
+    started = time.monotonic()
     for pixel in _pixels_for(config, item, publisher_pixels):
         for event in events:
             if event not in pixel.get("events", ["completed"]):
@@ -112,6 +116,9 @@ def fire(
             data = payload(item, event)
             url = render_url(pixel["url"], data)
             try:
+                if time.monotonic() - started > INLINE_BUDGET_SECONDS:
+                    _queue(item.account_id, url, pixel, data, 0, "deferred", now)
+                    continue
                 problem = _deliver(url, pixel["method"], pixel["secret"], data)
                 if problem:
                     _queue(item.account_id, url, pixel, data, 1, problem, now)
@@ -120,7 +127,7 @@ def fire(
 
 
 def _due(attempts: int, now: datetime) -> datetime:
-    return now + timedelta(seconds=30 * 2 ** (attempts - 1))
+    return now + timedelta(seconds=30 * 2 ** (attempts - 1)) if attempts else now
 
 
 def _queue(

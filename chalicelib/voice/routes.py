@@ -6,7 +6,7 @@ from chalice.app import Blueprint
 from twilio.twiml.voice_response import VoiceResponse
 
 from chalicelib.voice import inbound as arrival
-from chalicelib.voice import progress, twiml
+from chalicelib.voice import progress
 from chalicelib.voice.webhook import voice_route
 
 bp = Blueprint(__name__)
@@ -45,4 +45,4 @@ def status(form: dict[str, str]) -> VoiceResponse:
 @voice_route(bp, "/fallback")
 def fallback(form: dict[str, str]) -> VoiceResponse:
     """The CPaaS's fallback URL: called when the primary webhook failed or timed out."""
-    return twiml.fallback()
+    return arrival.fallback_for(form)

@@ -222,3 +222,29 @@ def test_bad_number_searches_name_the_parameter(
     reply = api(client, "GET", f"/api/v1/numbers/available?{query}", admin_token)
     assert reply.status_code == 400
     assert set(reply.json_body["fields"]) == {query.split("=")[0]}
+
+
+def test_pixel_secrets_are_never_shown_and_survive_an_edit(
+    client: Client, admin_token: str, buyer_id: str
+) -> None:
+    pixel = {"url": "https://hooks.buyer.example.com/calls", "secret": "a-very-secret-value"}
+    made = post(client, admin_token, "/api/v1/buyers", {"name": "Pix", "pixels": [pixel]})
+    assert made.status_code == 201, made.body
+    shown = made.json_body["buyer"]
+    assert shown["pixels"][0]["secret"] == "****"
+    assert "a-very-secret-value" not in str(made.body)
+    # The dashboard sends back what it was shown: the stored secret is kept
+    body = {"name": "Pix renamed", "pixels": shown["pixels"]}
+    edited = api(client, "PUT", f"/api/v1/buyers/{shown['id']}", admin_token, body)
+    assert edited.status_code == 200, edited.body
+    from chalicelib.store import catalog
+    from chalicelib.store.models import BuyerItem
+
+    stored = catalog.get(BuyerItem, "acc_demo", shown["id"])
+    assert stored is not None
+    assert stored.settings["pixels"][0]["secret"] == "a-very-secret-value"
+    # A new URL needs its own secret
+    body["pixels"] = [{"url": "https://other.example.com/x", "secret": "****"}]
+    refused = api(client, "PUT", f"/api/v1/buyers/{shown['id']}", admin_token, body)
+    assert refused.status_code == 400
+    assert set(refused.json_body["fields"]) == {"pixels.0.secret"}

@@ -348,3 +348,21 @@ def test_simultaneous_offer_frees_the_other_targets_when_one_accepts(
     assert b"Hangup" in press(destinations[2])  # too late
     assert record(sid).target_id == targets[1]
     assert [counter(s) for s in slots] == [0, 1, 0]
+
+
+def test_the_cpaas_fallback_url_sends_callers_to_the_campaign_fallback(
+    setup: Setup, client: Client, platform: Any
+) -> None:
+    from tests.app.test_voice_webhooks import new_sid, post_signed
+    from tests.support import call_params
+
+    target = setup.target(setup.buyer(), "+14155550271")
+    _, number = setup.campaign([{"target_id": target}], fallback_number="+18005550998")
+    reply = post_signed(
+        client, platform, "/voice/fallback", call_params(new_sid(), "+13105550170", number)
+    )
+    assert b"<Number>+18005550998</Number>" in reply.body or b">+18005550998</Dial>" in reply.body
+    unknown = post_signed(
+        client, platform, "/voice/fallback", call_params(new_sid(), "+13105550170", "+18885559999")
+    )
+    assert b"sorry" in unknown.body

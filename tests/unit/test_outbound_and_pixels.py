@@ -32,7 +32,28 @@ def test_private_or_unsafe_urls_are_refused(url: str, monkeypatch: pytest.Monkey
 
 def test_loopback_is_allowed_only_when_configured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OUTBOUND_ALLOW_PRIVATE", "true")
-    assert outbound.check_url("http://127.0.0.1:9/hook") == "127.0.0.1"
+    target = outbound.check_url("http://localhost:9/hook?x=1")
+    assert target.host == "localhost"
+    assert target.connect_url in {"http://127.0.0.1:9/hook?x=1", "http://[::1]:9/hook?x=1"}
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("10.0.0.1", False),
+        ("::ffff:169.254.169.254", False),  # IPv4-mapped
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254
+        ("2002:a9fe:a9fe::", False),  # 6to4 of 169.254.169.254
+        ("::127.0.0.1", False),  # IPv4-compatible loopback
+        ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+    ],
+)
+def test_addresses_hidden_in_ipv6_are_judged_by_their_ipv4(address: str, public: bool) -> None:
+    import ipaddress
+
+    assert outbound.is_public(ipaddress.ip_address(address)) is public
 
 
 def test_url_tokens_are_filled_and_encoded() -> None:
