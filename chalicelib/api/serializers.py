@@ -90,6 +90,8 @@ def call(item: CallItem) -> dict[str, Any]:
         "converted": item.converted,
         "revenue_cents": _int(item.revenue_cents),
         "payout_cents": _int(item.payout_cents),
+        "recording_url": item.recording_url,
+        "recording_seconds": _int(item.recording_seconds),
         "routing": _routing(item.routing),
     }
 

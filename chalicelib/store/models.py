@@ -269,6 +269,8 @@ class CallItem(AppItem):
     converted = BooleanAttribute(null=True)
     revenue_cents = NumberAttribute(null=True)
     payout_cents = NumberAttribute(null=True)
+    recording_url = UnicodeAttribute(null=True)
+    recording_seconds = NumberAttribute(null=True)
 
 
 ALL_MODELS: tuple[type[AppItem], ...] = (

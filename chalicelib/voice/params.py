@@ -78,6 +78,9 @@ class DialResultParams(BaseModel):
         ),
     ]
     dial_call_duration: Annotated[int, Field(alias="DialCallDuration", ge=0, le=86_400)] = 0
+    # Present when the bridge was recorded (`<Dial record=...>`).
+    recording_url: Annotated[str, Field(alias="RecordingUrl", max_length=500)] = ""
+    recording_duration: Annotated[int, Field(alias="RecordingDuration", ge=0, le=86_400)] = 0
 
 
 class GatherParams(BaseModel):

@@ -140,6 +140,9 @@ def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
             "target_id": winner,
             "buyer_id": leg.buyer_id,
         }
+        if params.recording_url.startswith("https://"):
+            extra["recording_url"] = params.recording_url
+            extra["recording_seconds"] = params.recording_duration
         counters = [check for _, check in phase_checks(config, [winner], now, "connect")]
         stop = _hang_up()
     else:

@@ -78,6 +78,7 @@ def test_priority_routing_connects_converts_and_pays(setup: Setup, cpaas: CallSi
         payout_cents=2500,
         revenue_cents=4000,
         conversion={"buffer_seconds": 90},
+        recording=True,
     )
     transcript = cpaas.place_call(
         "+13105550100",
@@ -95,6 +96,11 @@ def test_priority_routing_connects_converts_and_pays(setup: Setup, cpaas: CallSi
     assert item.converted is True
     assert (item.revenue_cents, item.payout_cents) == (4000, 2500)
     assert counter(keys.counter_pk("acc_demo", "TGT", first)) == 0
+    # Recorded, after the consent announcement
+    assert transcript.said()[0].startswith("This call may be recorded")
+    assert item.recording_url is not None
+    assert item.recording_url.startswith("https://")
+    assert item.recording_seconds == 120
 
 
 def test_a_store_failure_while_routing_still_records_the_call_and_falls_back(
