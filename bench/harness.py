@@ -135,3 +135,25 @@ class InProcessApp:
         if reply.status_code != 200 or expect not in reply.body:
             raise RuntimeError(f"unexpected answer from {path}: {reply.body!r}")
         return bytes(reply.body)
+
+
+def main_in_process(
+    description: str,
+    run: Callable[[InProcessApp, int, int], dict[str, Any]],
+    argv: list[str] | None,
+    default_calls: int,
+) -> int:
+    """The command line of an in-process benchmark: `--calls`, `--warmup`, `--json`."""
+    import logging
+
+    from tools.localaws import moto_server
+
+    p = parser(description)
+    p.add_argument("--calls", type=int, default=default_calls)
+    p.add_argument("--warmup", type=int, default=30)
+    args = p.parse_args(argv)
+    logging.disable(logging.WARNING)
+    with moto_server() as endpoint:
+        result = run(InProcessApp(endpoint), args.calls, args.warmup)
+    emit(result, args.json)
+    return 0

@@ -9,12 +9,10 @@ recording; every inbound call reserves its target's counters in one transaction.
 from __future__ import annotations
 
 import itertools
-import logging
 from typing import Any
 
-from bench.harness import InProcessApp, emit, machine, parser, summary, time_calls
+from bench.harness import InProcessApp, machine, main_in_process, summary, time_calls
 from bench.webhook import inbound_params
-from tools.localaws import moto_server
 
 ACCOUNT = "acc_bench"
 NUMBER = "+18005550142"
@@ -68,15 +66,7 @@ def build_campaign() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = parser(__doc__.splitlines()[0] if __doc__ else "")
-    p.add_argument("--calls", type=int, default=300)
-    p.add_argument("--warmup", type=int, default=30)
-    args = p.parse_args(argv)
-    logging.disable(logging.WARNING)
-    with moto_server() as endpoint:
-        result = run(InProcessApp(endpoint), args.calls, args.warmup)
-    emit(result, args.json)
-    return 0
+    return main_in_process(__doc__ or "", run, argv, default_calls=300)
 
 
 def run(app: InProcessApp, calls: int, warmup: int) -> dict[str, Any]:

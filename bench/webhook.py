@@ -8,12 +8,10 @@ numbers are lower than in AWS; the request count is exact.
 
 from __future__ import annotations
 
-import logging
 import secrets
 from typing import Any
 
-from bench.harness import InProcessApp, emit, machine, parser, summary, time_calls
-from tools.localaws import moto_server
+from bench.harness import InProcessApp, machine, main_in_process, summary, time_calls
 
 NUMBER = "+18005550100"
 
@@ -30,15 +28,7 @@ def inbound_params(to: str, caller: str = "+14155550123") -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = parser(__doc__.splitlines()[0] if __doc__ else "")
-    p.add_argument("--calls", type=int, default=400)
-    p.add_argument("--warmup", type=int, default=30)
-    args = p.parse_args(argv)
-    logging.disable(logging.WARNING)
-    with moto_server() as endpoint:
-        result = run(InProcessApp(endpoint), args.calls, args.warmup)
-    emit(result, args.json)
-    return 0
+    return main_in_process(__doc__ or "", run, argv, default_calls=400)
 
 
 def run(app: InProcessApp, calls: int, warmup: int) -> dict[str, Any]:

@@ -83,7 +83,7 @@ class AlreadyHandled(Exception):
 
 
 def _consent_and_dial(
-    config: CampaignConfig, call: CallItem, legs: list[Leg], attempt: int, first: bool
+    config: CampaignConfig, call: CallItem, state: RoutingState, legs: list[Leg], first: bool
 ) -> VoiceResponse:
     settings = config.settings
     response = VoiceResponse()
@@ -92,10 +92,13 @@ def _consent_and_dial(
     caller_id = call.to_number
     if settings.get("caller_id", "caller") == "caller" and call.from_number.startswith("+"):
         caller_id = call.from_number
+    attempt = state.attempt
+    # The ring time left in the campaign's budget bounds this attempt too.
+    left = int(settings.get("max_ring_seconds", 90)) - state.ring_seconds
     options: dict[str, Any] = {
         "action": absolute_url(f"/voice/dial/{attempt}"),
         "method": "POST",
-        "timeout": int(settings.get("ring_timeout_seconds", 20)),
+        "timeout": max(5, min(int(settings.get("ring_timeout_seconds", 20)), left)),
         "answer_on_bridge": True,
         "caller_id": caller_id,
     }
@@ -269,7 +272,7 @@ def advance(
         if stop is not None:
             answer = stop
         elif legs:
-            answer = _consent_and_dial(config, call, legs, next_state.attempt, state.attempt == 0)
+            answer = _consent_and_dial(config, call, next_state, legs, state.attempt == 0)
         else:
             next_state.fallback = True
             answer = fallback_twiml(config)

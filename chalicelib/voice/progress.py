@@ -148,7 +148,9 @@ def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
     else:
         for leg in offered:
             state.tried.append({"target_id": leg.target_id, "outcome": params.dial_call_status})
-        state.ring_seconds += int(config.settings.get("ring_timeout_seconds", 20))
+        # A target that did not answer rang for the whole timeout; busy or failed ones did not.
+        ring_timeout = int(config.settings.get("ring_timeout_seconds", 20))
+        state.ring_seconds += ring_timeout if params.dial_call_status == "no-answer" else 5
         if params.call_status == "completed" or params.dial_call_status == "canceled":
             stop = _hang_up()  # the caller hung up while it rang
         elif state.ring_seconds >= int(config.settings.get("max_ring_seconds", 90)):
