@@ -30,7 +30,7 @@ from chalicelib.voice.enrich import call_facts, caller_tags
 from chalicelib.voice.params import VoiceParams
 
 
-def answer_inbound(form: dict[str, str]) -> VoiceResponse:
+def answer_inbound(form: dict[str, str]) -> VoiceResponse | str:
     params = VoiceParams.model_validate(form)
     route = numbers.route_for_number(params.to)
     if route is None:
