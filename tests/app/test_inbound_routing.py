@@ -372,3 +372,69 @@ def test_the_cpaas_fallback_url_sends_callers_to_the_campaign_fallback(
         client, platform, "/voice/fallback", call_params(new_sid(), "+13105550170", "+18885559999")
     )
     assert b"sorry" in unknown.body
+
+
+def test_call_log_filters_csv_summary_and_live(
+    setup: Setup, cpaas: CallSimulator, client: Client, admin_token: str, platform: Any
+) -> None:
+    import csv
+    import io
+
+    from tests.app.test_voice_webhooks import new_sid, post_signed
+    from tests.support import call_params
+
+    target = setup.target(setup.buyer(), "+14155550281", caps={"concurrency": 5})
+    campaign_id, number = setup.campaign(
+        [{"target_id": target}],
+        payout_cents=700,
+        revenue_cents=1000,
+        conversion={"buffer_seconds": 60},
+    )
+    converted = cpaas.place_call(
+        "+13105550180", number, default_party=PartyBehaviour.answer(talk=90)
+    )
+    cpaas.place_call("+13105550181", number, default_party=PartyBehaviour.answer(talk=10))
+    # The call log, filtered to the campaign and to converted calls
+    mine = api(client, "GET", f"/api/v1/calls?campaign_id={campaign_id}", admin_token).json_body
+    assert len(mine["calls"]) == 2
+    only = api(
+        client, "GET", f"/api/v1/calls?campaign_id={campaign_id}&converted=true", admin_token
+    ).json_body["calls"]
+    assert [c["call_sid"] for c in only] == [converted.call_sid]
+    # The same as CSV
+    export = client.http.get(
+        f"/api/v1/calls/export?campaign_id={campaign_id}",
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert export.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(export.body.decode())))
+    assert {r["call_sid"] for r in rows} == {c["call_sid"] for c in mine["calls"]}
+    assert sum(int(r["revenue_cents"] or 0) for r in rows) == 1000
+    # Today's performance for the campaign, by source
+    summary = api(
+        client,
+        "GET",
+        f"/api/v1/reports/summary?group_by=source&campaign_id={campaign_id}",
+        admin_token,
+    ).json_body
+    assert summary["totals"]["calls"] == 2
+    assert summary["totals"]["converted"] == 1
+    assert summary["totals"]["conversion_rate"] == 0.5
+    assert (summary["totals"]["revenue_cents"], summary["totals"]["profit_cents"]) == (1000, 300)
+    assert summary["groups"][0]["key"] == "Google Ads"
+    assert summary["best_target"] == target
+    # A call ringing right now shows in the live view
+    sid = new_sid()
+    post_signed(client, platform, "/voice/inbound", call_params(sid, "+13105550182", number))
+    live = api(client, "GET", "/api/v1/live", admin_token).json_body
+    assert live["campaigns"].get(campaign_id) == 1
+    assert live["targets"].get(target) == 1
+    post_signed(
+        client,
+        platform,
+        "/voice/status",
+        {"CallSid": sid, "CallStatus": "completed", "CallDuration": "5"},
+    )
+    assert api(client, "GET", "/api/v1/live", admin_token).json_body["targets"].get(target, 0) == 0
+    bad = api(client, "GET", "/api/v1/reports/summary?group_by=planet", admin_token)
+    assert bad.status_code == 400

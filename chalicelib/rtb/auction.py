@@ -1,0 +1,309 @@
+"""Ring-tree auctions: ping bidders in parallel, rank the valid bids, log every bid, margins."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
+from typing import Final, Literal, TypeAlias
+
+import httpx
+
+from chalicelib.clock import utcnow
+from chalicelib.rtb.bidders import Bidder, PingContext
+from chalicelib.rtb.client import PingResult, new_client, ping, static_result
+
+BidOutcome: TypeAlias = Literal[
+    "won", "lost", "below_floor", "timeout", "error", "rejected", "capped"
+]
+
+DEFAULT_DEADLINE_MS: Final = 2000
+# Every ping stops itself at the deadline; this only bounds one that fails to, so that the
+# auction still ends within a few ms of its deadline.
+STRAGGLER_GRACE_S: Final = 0.005
+CAPPED_REASON: Final = "capped before the auction"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A valid bid at or above its floor; candidates are ranked best first."""
+
+    bidder_id: str
+    buyer_id: str
+    amount_cents: int
+    destination: str
+    priority: int
+    latency_ms: float
+    bid_id: str | None = None
+    expires_in: int | None = None
+
+
+@dataclass(frozen=True)
+class BidLogEntry:
+    """One line of the bid log: what one bidder did in one auction, and why it counts so."""
+
+    bidder_id: str
+    buyer_id: str
+    outcome: BidOutcome
+    reason: str
+    latency_ms: float | None = None  # None: not pinged (capped)
+    http_status: int | None = None
+    amount_cents: int | None = None
+    bid_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AuctionResult:
+    """The ranked candidates (winner first; reroute goes down the list) and the bid log."""
+
+    candidates: tuple[Candidate, ...]
+    log: tuple[BidLogEntry, ...]  # one entry per bidder, in the order they were given
+    started_at: datetime
+    wall_ms: float
+
+    @property
+    def winner(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    def next_after(self, bidder_id: str) -> Candidate | None:
+        """The candidate to reroute to when `bidder_id`'s destination did not connect."""
+        ids = [candidate.bidder_id for candidate in self.candidates]
+        if bidder_id not in ids:
+            return None
+        following = ids.index(bidder_id) + 1
+        return self.candidates[following] if following < len(ids) else None
+
+
+def _rank_key(candidate: Candidate, position: int) -> tuple[int, int, float, int]:
+    # Higher amount, then priority 1 before 2, then the faster answer; the bidder's place in
+    # the tree breaks exact ties so the same answers always give the same order.
+    return (-candidate.amount_cents, candidate.priority, candidate.latency_ms, position)
+
+
+def _lost_reason(loser: Candidate, winner: Candidate) -> str:
+    if loser.amount_cents < winner.amount_cents:
+        return f"outbid by {winner.bidder_id} ({winner.amount_cents} cents)"
+    if loser.priority > winner.priority:
+        return f"tied with {winner.bidder_id}, which has priority {winner.priority}"
+    if loser.latency_ms > winner.latency_ms:
+        return f"tied with {winner.bidder_id}, which answered faster"
+    return f"tied with {winner.bidder_id}, which comes first in the tree"
+
+
+def settle(
+    bidders: Sequence[Bidder],
+    results: Mapping[str, PingResult],
+    capped: Collection[str] = frozenset(),
+) -> tuple[tuple[Candidate, ...], tuple[BidLogEntry, ...]]:
+    """Rank the valid bids and log every bidder; pure, so ranking is testable without HTTP.
+
+    `capped` holds bidders left out by caps (a mapping gives each its reason); every other
+    bidder needs a result.
+    """
+    positions = {bidder.bidder_id: position for position, bidder in enumerate(bidders)}
+    entries: dict[str, BidLogEntry] = {}
+    competing: list[tuple[Candidate, int]] = []
+    for bidder in bidders:
+        if bidder.bidder_id in capped:
+            reason = capped[bidder.bidder_id] if isinstance(capped, Mapping) else CAPPED_REASON
+            entries[bidder.bidder_id] = BidLogEntry(
+                bidder.bidder_id, bidder.buyer_id, "capped", str(reason)
+            )
+            continue
+        result = results[bidder.bidder_id]
+        outcome: BidOutcome = "error" if result.outcome == "bid" else result.outcome
+        reason = result.reason
+        amount = result.amount_cents
+        if result.outcome == "bid" and amount is not None and result.destination:
+            if amount >= bidder.floor_cents and amount > 0:
+                candidate = Candidate(
+                    bidder.bidder_id,
+                    bidder.buyer_id,
+                    amount,
+                    result.destination,
+                    bidder.priority,
+                    result.latency_ms,
+                    result.bid_id,
+                    result.expires_in,
+                )
+                competing.append((candidate, positions[bidder.bidder_id]))
+            else:
+                # parse_bid judged the floor already; this keeps a hand-made result honest.
+                outcome = "below_floor"
+                reason = f"bid {amount} cents is below the floor of {bidder.floor_cents} cents"
+        elif result.outcome == "bid":
+            reason = "bid without an amount or destination"
+        entries[bidder.bidder_id] = BidLogEntry(
+            bidder.bidder_id,
+            bidder.buyer_id,
+            outcome,
+            reason,
+            result.latency_ms,
+            result.http_status,
+            amount,
+            result.bid_id,
+        )
+    ranked = tuple(
+        candidate for candidate, _ in sorted(competing, key=lambda pair: _rank_key(*pair))
+    )
+    for place, candidate in enumerate(ranked):
+        entry = entries[candidate.bidder_id]
+        won = place == 0
+        entries[candidate.bidder_id] = BidLogEntry(
+            entry.bidder_id,
+            entry.buyer_id,
+            "won" if won else "lost",
+            "highest bid" if won else _lost_reason(candidate, ranked[0]),
+            entry.latency_ms,
+            entry.http_status,
+            entry.amount_cents,
+            entry.bid_id,
+        )
+    return ranked, tuple(entries[bidder.bidder_id] for bidder in bidders)
+
+
+def _check_bidders(bidders: Sequence[Bidder], capped: Collection[str]) -> None:
+    ids = [bidder.bidder_id for bidder in bidders]
+    duplicates = sorted({bidder_id for bidder_id in ids if ids.count(bidder_id) > 1})
+    if duplicates:
+        # The bid log and the candidates are keyed by bidder id; two bidders sharing one
+        # would overwrite each other's bids.
+        raise ValueError(f"duplicate bidder ids in the auction: {', '.join(duplicates)}")
+    unknown = sorted(set(capped) - set(ids))
+    if unknown:
+        raise ValueError(f"capped bidders not in the auction: {', '.join(unknown)}")
+
+
+async def run_auction(
+    client: httpx.AsyncClient,
+    bidders: Sequence[Bidder],
+    ctx: PingContext,
+    *,
+    deadline_ms: int = DEFAULT_DEADLINE_MS,
+    capped: Collection[str] = frozenset(),
+    clock: Callable[[], datetime] = utcnow,
+) -> AuctionResult:
+    """Ping every uncapped bidder at once and rank the answers that arrive by the deadline.
+
+    Static bidders answer without a request. A ping still running at the deadline is
+    cancelled and logged as a timeout, so the auction ends within a few ms of `deadline_ms`
+    whatever the bidders do. `clock` stamps the auction for the bid log.
+    """
+    if isinstance(deadline_ms, bool) or not isinstance(deadline_ms, int) or deadline_ms < 1:
+        raise ValueError("deadline_ms must be a positive integer")
+    _check_bidders(bidders, capped)
+    loop = asyncio.get_running_loop()
+    started_at = clock()
+    started = loop.time()
+    deadline = started + deadline_ms / 1000
+    results: dict[str, PingResult] = {}
+    pings: dict[asyncio.Task[PingResult], Bidder] = {}
+    try:
+        for bidder in bidders:
+            if bidder.bidder_id in capped:
+                continue
+            if bidder.is_static:
+                results[bidder.bidder_id] = static_result(bidder)
+            else:
+                task = asyncio.create_task(ping(client, bidder, ctx, deadline=deadline))
+                pings[task] = bidder
+        if pings:
+            await asyncio.wait(pings, timeout=max(0.0, deadline + STRAGGLER_GRACE_S - loop.time()))
+        for task, bidder in pings.items():
+            results[bidder.bidder_id] = _outcome_of(task, bidder, (loop.time() - started) * 1000)
+    finally:
+        # Stragglers, or every ping when the auction itself is cancelled: nobody waits on them.
+        for task in pings:
+            task.cancel()
+    candidates, log = settle(bidders, results, capped)
+    return AuctionResult(candidates, log, started_at, (loop.time() - started) * 1000)
+
+
+def _outcome_of(task: asyncio.Task[PingResult], bidder: Bidder, elapsed_ms: float) -> PingResult:
+    if not task.done():
+        return PingResult(bidder.bidder_id, "timeout", elapsed_ms, reason="cut off at the deadline")
+    if task.cancelled():
+        return PingResult(bidder.bidder_id, "error", elapsed_ms, reason="ping cancelled")
+    failure = task.exception()
+    if failure is not None:  # ping() catches everything; this is the last line of defence
+        reason = f"unexpected {type(failure).__name__}: {failure}"
+        return PingResult(bidder.bidder_id, "error", elapsed_ms, reason=reason)
+    return task.result()
+
+
+def run_auction_sync(
+    bidders: Sequence[Bidder],
+    ctx: PingContext,
+    *,
+    deadline_ms: int = DEFAULT_DEADLINE_MS,
+    capped: Collection[str] = frozenset(),
+    clock: Callable[[], datetime] = utcnow,
+) -> AuctionResult:
+    """run_auction() from synchronous code such as a Lambda handler.
+
+    Each call gets a fresh event loop and client, so nothing is pooled across invocations.
+    A warm Lambda that runs many auctions would keep one long-lived event loop with one
+    module-level client created on it (a client's connections belong to the loop that
+    opened them, so there is one client per event loop) and reuse its keep-alive
+    connections to the same bidders.
+    """
+
+    async def auction() -> AuctionResult:
+        async with new_client() as client:
+            return await run_auction(
+                client, bidders, ctx, deadline_ms=deadline_ms, capped=capped, clock=clock
+            )
+
+    return asyncio.run(auction())
+
+
+@dataclass(frozen=True)
+class PercentMargin:
+    """The platform keeps this percentage of the winning bid."""
+
+    percent: Decimal
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.percent, Decimal) or not 0 <= self.percent <= 100:
+            raise ValueError("margin percent must be a Decimal from 0 to 100")
+
+
+@dataclass(frozen=True)
+class FixedMargin:
+    """The platform keeps this many cents of the winning bid."""
+
+    cents: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.cents, bool) or not isinstance(self.cents, int) or self.cents < 0:
+            raise ValueError("fixed margin must be a non-negative number of cents")
+
+
+@dataclass(frozen=True)
+class FixedPayout:
+    """The publisher is offered this many cents whatever the bid; the floor keeps bids above
+    it worthwhile, so it is not capped by the winning bid."""
+
+    cents: int
+
+    def __post_init__(self) -> None:
+        if isinstance(self.cents, bool) or not isinstance(self.cents, int) or self.cents < 0:
+            raise ValueError("fixed payout must be a non-negative number of cents")
+
+
+Margin: TypeAlias = PercentMargin | FixedMargin | FixedPayout
+
+
+def publisher_offer_cents(winning_cents: int, margin: Margin) -> int:
+    """What the publisher is offered for a call won at `winning_cents`; never negative.
+
+    A percentage rounds the offer down, so the platform never keeps less than its margin.
+    """
+    if isinstance(margin, FixedPayout):
+        return margin.cents
+    if isinstance(margin, FixedMargin):
+        return max(0, winning_cents - margin.cents)
+    share = Decimal(winning_cents) * (100 - margin.percent) / 100
+    return max(0, int(share.quantize(Decimal(1), rounding=ROUND_DOWN)))
