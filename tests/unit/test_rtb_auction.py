@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,6 +24,7 @@ from chalicelib.rtb.auction import (
     AuctionResult,
     FixedMargin,
     FixedPayout,
+    LatencyMemory,
     Margin,
     PercentMargin,
     publisher_offer_cents,
@@ -68,19 +72,24 @@ class BidderServer:
     /echo/<name>               a $1.00 bid (the test reads what was sent)
     /slow  /drip  /huge  /huge-chunked  /status/<code>  /invalid-json  /redirect  /reject
     /nested  /gzip  /set-cookie
+    /close/<name>   a $1.00 bid with `Connection: close`
+    /hangup/<name>  a $1.00 bid, then the server drops the idle connection
+
+    It listens on two ports, so that two bidder addresses can compete for connections.
     """
 
     def __init__(self) -> None:
         self.seen: list[Seen] = []
         self.port = 0
+        self.other_port = 0
         self._connections = 0
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
 
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+    def url(self, path: str, *, other: bool = False) -> str:
+        return f"http://127.0.0.1:{self.other_port if other else self.port}{path}"
 
     def requests_to(self, path: str) -> list[Seen]:
         return [seen for seen in list(self.seen) if seen.path == path]
@@ -99,9 +108,11 @@ class BidderServer:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        other = await asyncio.start_server(self._connection, "127.0.0.1", 0)
         self.port = server.sockets[0].getsockname()[1]
+        self.other_port = other.sockets[0].getsockname()[1]
         self._ready.set()
-        async with server:
+        async with server, other:
             await self._stop.wait()
         # asyncio.run cancels the handlers still sleeping or dripping.
 
@@ -120,9 +131,12 @@ class BidderServer:
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 path, _, query = target.partition("?")
                 self.seen.append(Seen(method, path, parse_qs(query), headers, body, connection))
-                await self._answer(path, writer)
+                if not await self._answer(path, writer):
+                    return
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the client hung up: after a timeout or a too-large body, that is the point
+        except asyncio.CancelledError:
+            pass  # the server is stopping while a handler sleeps or drips
         finally:
             writer.close()
 
@@ -138,9 +152,17 @@ class BidderServer:
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         await writer.drain()
 
-    async def _answer(self, path: str, writer: asyncio.StreamWriter) -> None:
+    async def _answer(self, path: str, writer: asyncio.StreamWriter) -> bool:
+        """Answer as the path says; False when the connection is to be closed."""
         parts = path.strip("/").split("/")
         ok = {"Content-Type": "application/json"}
+        one_dollar = json.dumps({"bidAmount": "1.00", "phoneNumber": destination_for(100)})
+        if parts[0] == "close":
+            await self._send(writer, 200, one_dollar.encode(), ok | {"Connection": "close"})
+            return False
+        if parts[0] == "hangup":
+            await self._send(writer, 200, one_dollar.encode(), ok)
+            return False
         if parts[0] == "bid":
             dollars, delay_ms = parts[1], int(parts[2])
             await asyncio.sleep(delay_ms / 1000)
@@ -189,6 +211,7 @@ class BidderServer:
             await self._send(writer, 200, json.dumps(nested).encode(), ok)
         else:
             await self._send(writer, 404, b"")
+        return True
 
     @staticmethod
     async def _chunked(writer: asyncio.StreamWriter, chunks: Iterator[bytes], pause: float) -> None:
@@ -215,8 +238,11 @@ def loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OUTBOUND_ALLOW_PRIVATE", "true")
 
 
-def http_bidder(server: BidderServer, bidder_id: str, path: str, **fields: Any) -> Bidder:
-    return Bidder(bidder_id, f"buyer-{bidder_id}", bidder_id, url=server.url(path), **fields)
+def http_bidder(
+    server: BidderServer, bidder_id: str, path: str, *, other: bool = False, **fields: Any
+) -> Bidder:
+    url = server.url(path, other=other)
+    return Bidder(bidder_id, f"buyer-{bidder_id}", bidder_id, url=url, **fields)
 
 
 def static_bidder(bidder_id: str, cents: int, **fields: Any) -> Bidder:
@@ -515,6 +541,157 @@ def test_cookies_from_one_bidder_never_reach_another(server: BidderServer) -> No
     asyncio.run(run())
     (seen,) = server.requests_to("/echo/after-cookie")
     assert "cookie" not in seen.headers
+
+
+def test_a_connection_the_server_closes_is_not_reused(server: BidderServer) -> None:
+    async def run() -> list[str]:
+        async with new_client() as client:
+            outcomes: list[str] = []
+            for path in ("/close/a", "/echo/after-close", "/hangup/b"):
+                result = await run_auction(client, [http_bidder(server, "x", path)], CTX)
+                outcomes.append(result.log[0].outcome)
+            await asyncio.sleep(0.05)  # the hang-up reaches the client while it is idle
+            result = await run_auction(
+                client, [http_bidder(server, "x", "/echo/after-hangup")], CTX
+            )
+            return [*outcomes, result.log[0].outcome]
+
+    assert asyncio.run(run()) == ["won", "won", "won", "won"]
+    (after_close,) = server.requests_to("/echo/after-close")
+    (after_hangup,) = server.requests_to("/echo/after-hangup")
+    assert after_close.connection != server.requests_to("/close/a")[0].connection
+    assert after_hangup.connection != server.requests_to("/hangup/b")[0].connection
+
+
+def test_at_the_connection_limit_pings_wait_for_a_connection(server: BidderServer) -> None:
+    bidders = [http_bidder(server, f"same-{n}", f"/bid/1.0{n}/20") for n in range(6)]
+    bidders += [http_bidder(server, f"other-{n}", "/echo/other", other=True) for n in range(3)]
+
+    async def run() -> AuctionResult:
+        async with new_client(max_connections=2) as client:
+            return await run_auction(client, bidders, CTX, deadline_ms=2000)
+
+    result = asyncio.run(run())
+    assert set(outcomes(result).values()) <= {"won", "lost"}
+    assert len(result.candidates) == 9
+    # Two connections at most, handed from one address to the other as they came free.
+    first_port = {
+        seen.connection for n in range(6) for seen in server.requests_to(f"/bid/1.0{n}/20")
+    }
+    assert len(first_port) <= 2
+
+
+def test_concurrent_auctions_share_one_client(server: BidderServer) -> None:
+    trees = [
+        [http_bidder(server, f"t{t}-b{b}", f"/bid/{t}.{b:02d}/{5 * b}") for b in range(10)]
+        for t in range(1, 11)
+    ]
+
+    async def run() -> list[AuctionResult]:
+        async with new_client() as client:
+            return await asyncio.gather(
+                *(run_auction(client, tree, CTX, deadline_ms=1000) for tree in trees)
+            )
+
+    started = time.perf_counter()
+    results = asyncio.run(run())
+    assert (time.perf_counter() - started) < 1.5
+    for t, result in enumerate(results, start=1):
+        assert result.winner is not None
+        assert result.winner.bidder_id == f"t{t}-b9"  # the highest bid of its own tree
+        assert len(result.candidates) == 10
+
+
+def test_tls_is_verified_for_the_bidders_name_on_the_pinned_address(tmp_path: Path) -> None:
+    certificate, key = self_signed("bidder.test", tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(certificate, key)
+    trusting = ssl.create_default_context(cafile=str(certificate))
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            body = json.dumps({"bidAmount": 2, "phoneNumber": destination_for(200)}).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def run(name: str) -> int | str:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_tls)
+        port = server.sockets[0].getsockname()[1]
+        async with server, new_client(ssl_context=trusting) as client:
+            try:
+                reply = await client.get(
+                    f"https://127.0.0.1:{port}/bid",
+                    headers={"Host": name},
+                    extensions={"sni_hostname": name},
+                )
+            except httpx.ConnectError as err:
+                return str(err)
+            return reply.status_code
+
+    assert asyncio.run(run("bidder.test")) == 200
+    refused = asyncio.run(run("other.test"))
+    assert isinstance(refused, str) and "certificate" in refused.lower()
+
+
+def self_signed(name: str, directory: Path) -> tuple[Path, Path]:
+    """A certificate for `name` that is its own CA, and its key, as PEM files."""
+    from datetime import timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certificate_file = directory / "bidder.pem"
+    key_file = directory / "bidder.key"
+    certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certificate_file, key_file
+
+
+def test_pings_go_out_slowest_bidder_first() -> None:
+    memory = LatencyMemory(weight=0.5)
+    bidders = [static_bidder(name, 100) for name in ("fast", "new", "slow", "medium")]
+    memory.record("fast", 10)
+    memory.record("slow", 900)
+    memory.record("medium", 300)
+    memory.record("medium", 100)  # the mean moves halfway: 200
+    assert memory.expected_ms("medium") == 200
+    order = [bidder.bidder_id for bidder in memory.slowest_first(bidders)]
+    assert order == ["new", "slow", "medium", "fast"]  # nothing says a new bidder is fast
+
+
+def test_an_auction_teaches_its_latency_memory(server: BidderServer) -> None:
+    memory = LatencyMemory()
+    auction([http_bidder(server, "learned", "/bid/1.00/30")], latencies=memory)
+    learned = memory.expected_ms("learned")
+    assert learned is not None and 25 <= learned < 500
 
 
 # --- SSRF --------------------------------------------------------------------------------
