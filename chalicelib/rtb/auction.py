@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -137,73 +138,74 @@ def settle(
     """Rank the valid bids and log every bidder; pure, so ranking is testable without HTTP.
 
     `capped` holds bidders left out by caps (a mapping gives each its reason); every other
-    bidder needs a result.
+    bidder needs a result. It runs between the last answer and the auction's end, so each
+    log entry is built once.
     """
-    positions = {bidder.bidder_id: position for position, bidder in enumerate(bidders)}
-    entries: dict[str, BidLogEntry] = {}
+    cap_reasons = capped if isinstance(capped, Mapping) else None
+    verdicts: dict[str, tuple[BidOutcome, str]] = {}
     competing: list[tuple[Candidate, int]] = []
-    for bidder in bidders:
+    for position, bidder in enumerate(bidders):
         if bidder.bidder_id in capped:
-            reason = capped[bidder.bidder_id] if isinstance(capped, Mapping) else CAPPED_REASON
-            entries[bidder.bidder_id] = BidLogEntry(
-                bidder.bidder_id, bidder.buyer_id, "capped", str(reason)
-            )
+            reason = str(cap_reasons[bidder.bidder_id]) if cap_reasons else CAPPED_REASON
+            verdicts[bidder.bidder_id] = ("capped", reason)
             continue
         result = results[bidder.bidder_id]
-        outcome: BidOutcome = "error" if result.outcome == "bid" else result.outcome
-        reason = result.reason
         amount = result.amount_cents
-        if result.outcome == "bid" and amount is not None and result.destination:
-            if amount >= bidder.floor_cents and amount > 0:
-                candidate = Candidate(
-                    bidder.bidder_id,
-                    bidder.buyer_id,
-                    amount,
-                    result.destination,
-                    bidder.priority,
-                    result.latency_ms,
-                    result.bid_id,
-                    result.expires_in,
-                )
-                competing.append((candidate, positions[bidder.bidder_id]))
-            else:
-                # parse_bid judged the floor already; this keeps a hand-made result honest.
-                outcome = "below_floor"
-                reason = f"bid {amount} cents is below the floor of {bidder.floor_cents} cents"
-        elif result.outcome == "bid":
-            reason = "bid without an amount or destination"
-        entries[bidder.bidder_id] = BidLogEntry(
-            bidder.bidder_id,
-            bidder.buyer_id,
-            outcome,
-            reason,
-            result.latency_ms,
-            result.http_status,
-            amount,
-            result.bid_id,
-        )
+        # parse_bid judged amounts and floors already; judging again keeps hand-made results
+        # (and the property tests that make them) honest.
+        if result.outcome != "bid":
+            verdicts[bidder.bidder_id] = (result.outcome, result.reason)
+        elif amount is None or not result.destination:
+            verdicts[bidder.bidder_id] = ("error", "bid without an amount or destination")
+        elif amount <= 0:
+            verdicts[bidder.bidder_id] = ("rejected", "no bid (amount is not positive)")
+        elif amount < bidder.floor_cents:
+            floor = f"bid {amount} cents is below the floor of {bidder.floor_cents} cents"
+            verdicts[bidder.bidder_id] = ("below_floor", floor)
+        else:
+            candidate = Candidate(
+                bidder.bidder_id,
+                bidder.buyer_id,
+                amount,
+                result.destination,
+                bidder.priority,
+                result.latency_ms,
+                result.bid_id,
+                result.expires_in,
+            )
+            competing.append((candidate, position))
     ranked = tuple(
         candidate for candidate, _ in sorted(competing, key=lambda pair: _rank_key(*pair))
     )
     for place, candidate in enumerate(ranked):
-        entry = entries[candidate.bidder_id]
         won = place == 0
-        entries[candidate.bidder_id] = BidLogEntry(
-            entry.bidder_id,
-            entry.buyer_id,
-            "won" if won else "lost",
-            "highest bid" if won else _lost_reason(candidate, ranked[0]),
-            entry.latency_ms,
-            entry.http_status,
-            entry.amount_cents,
-            entry.bid_id,
+        reason = "highest bid" if won else _lost_reason(candidate, ranked[0])
+        verdicts[candidate.bidder_id] = ("won" if won else "lost", reason)
+    log = []
+    for bidder in bidders:
+        outcome, reason = verdicts[bidder.bidder_id]
+        if outcome == "capped":
+            log.append(BidLogEntry(bidder.bidder_id, bidder.buyer_id, outcome, reason))
+            continue
+        result = results[bidder.bidder_id]
+        log.append(
+            BidLogEntry(
+                bidder.bidder_id,
+                bidder.buyer_id,
+                outcome,
+                reason,
+                result.latency_ms,
+                result.http_status,
+                result.amount_cents,
+                result.bid_id,
+            )
         )
-    return ranked, tuple(entries[bidder.bidder_id] for bidder in bidders)
+    return ranked, tuple(log)
 
 
 def _check_bidders(bidders: Sequence[Bidder], capped: Collection[str]) -> None:
-    ids = [bidder.bidder_id for bidder in bidders]
-    duplicates = sorted({bidder_id for bidder_id in ids if ids.count(bidder_id) > 1})
+    ids = Counter(bidder.bidder_id for bidder in bidders)
+    duplicates = sorted(bidder_id for bidder_id, count in ids.items() if count > 1)
     if duplicates:
         # The bid log and the candidates are keyed by bidder id; two bidders sharing one
         # would overwrite each other's bids.
@@ -249,7 +251,7 @@ async def run_auction(
                 results[bidder.bidder_id] = static_result(bidder)
             else:
                 pinged.append(bidder)
-        # Tasks start in creation order, and each sends its request before the next starts.
+        # Tasks start, and send their requests, in creation order (paced: client._SendPacer).
         for bidder in latencies.slowest_first(pinged) if latencies else pinged:
             task = asyncio.create_task(ping(client, bidder, ctx, deadline=deadline))
             pings[task] = bidder

@@ -557,7 +557,8 @@ def _pacer(loop: asyncio.AbstractEventLoop) -> _SendPacer:
 
 
 # (origin, local-mode switch) -> (checked at, pinned netloc, TLS name)
-_checked: dict[tuple[str, str | None], tuple[float, str, str]] = {}
+CheckKey: TypeAlias = tuple[str, str | None]
+_checked: dict[CheckKey, tuple[float, str, str]] = {}
 
 
 async def checked_target(url: str) -> outbound.Target:
@@ -567,23 +568,47 @@ async def checked_target(url: str) -> outbound.Target:
     50 bidders' lookups overlap instead of queueing on the event loop, and asyncio.timeout
     stops waiting for one that hangs (the thread itself cannot be interrupted). A hit skips
     the thread hop, and keeps the pinned address stable so keep-alive connections (pooled by
-    address) are reused. Reusing an address that was checked seconds ago is as safe as
-    checking again: what is refused is the address, and it was public. The check depends on
-    the scheme and the host alone, so the origin is checked and the path carried over; the
-    key holds the local-mode switch, so leaving local mode never reuses a loopback address.
+    address) are reused. An expired answer is still used while a thread re-checks the origin
+    in the background: a worker thread competes for the GIL with the loop, which is busy
+    sending the tree's other pings, so waiting for it could cost a ping 20 ms. Using an
+    address that was checked seconds ago is as safe as checking again: what is refused is
+    the address, and it was public. The check depends on the scheme and the host alone, so
+    the origin is checked and the path carried over; the key holds the local-mode switch, so
+    leaving local mode never reuses a loopback address.
     """
     parts = urlsplit(url)
     key = (f"{parts.scheme}://{parts.netloc}/", os.environ.get("OUTBOUND_ALLOW_PRIVATE"))
     now = time.monotonic()
     hit = _checked.get(key)
-    if hit is None or now - hit[0] >= CHECK_TTL_S:
+    if hit is None:
         origin = await asyncio.to_thread(outbound.check_url, key[0])
-        hit = (now, urlsplit(origin.connect_url).netloc, origin.host)
-        if len(_checked) >= CHECK_CACHE_SIZE:
-            _checked.clear()  # rare and cheap: a burst of misses, then warm again
-        _checked[key] = hit
+        hit = _remember(key, origin, now)
+    elif now - hit[0] >= CHECK_TTL_S:
+        _checked[key] = (now, hit[1], hit[2])  # so that one ping, not fifty, re-checks
+        _recheck_in_background(key)
     _, pinned, host = hit
     return outbound.Target(url, urlunsplit(parts._replace(netloc=pinned)), host)
+
+
+def _remember(key: CheckKey, origin: outbound.Target, now: float) -> tuple[float, str, str]:
+    if len(_checked) >= CHECK_CACHE_SIZE:
+        _checked.clear()  # rare and cheap: a burst of misses, then warm again
+    hit = _checked[key] = (now, urlsplit(origin.connect_url).netloc, origin.host)
+    return hit
+
+
+def _recheck_in_background(key: CheckKey) -> None:
+    checking = asyncio.get_running_loop().run_in_executor(None, outbound.check_url, key[0])
+
+    def checked(done: asyncio.Future[outbound.Target]) -> None:
+        if done.cancelled():
+            return
+        if done.exception() is not None:
+            _checked.pop(key, None)  # refused now (or unresolvable): the next ping finds out
+            return
+        _remember(key, done.result(), time.monotonic())
+
+    checking.add_done_callback(checked)
 
 
 def _clip(text: str) -> str:

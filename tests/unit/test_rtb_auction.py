@@ -20,6 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chalicelib import outbound
+from chalicelib.rtb import client as rtb_client
 from chalicelib.rtb.auction import (
     AuctionResult,
     FixedMargin,
@@ -721,6 +723,39 @@ def test_private_addresses_are_refused_without_a_request(
     assert why["metadata"] == "refused: 169.254.169.254 resolves to a non-public address"
     assert server.requests_to("/echo/ssrf") == []
     assert server.requests_to("/echo/ssrf-http") == []
+
+
+def test_an_expired_address_check_is_redone_in_the_background(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked: list[str] = []
+
+    def check_url(url: str) -> outbound.Target:
+        checked.append(url)
+        if len(checked) > 1:
+            raise outbound.Refused("bidder.test resolves to a non-public address")
+        return outbound.Target(url, "http://127.0.0.1:9/", "bidder.test")
+
+    monkeypatch.setattr(outbound, "check_url", check_url)
+    monkeypatch.setattr(rtb_client, "_checked", {})
+    monkeypatch.setattr(rtb_client, "CHECK_TTL_S", 0.0)
+
+    async def run() -> tuple[outbound.Target, outbound.Target]:
+        first = await rtb_client.checked_target("http://bidder.test/a?x=1")
+        # Expired: this ping keeps the checked address while a thread checks again.
+        second = await rtb_client.checked_target("http://bidder.test/b")
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if not rtb_client._checked:
+                break
+        with pytest.raises(outbound.Refused):
+            await rtb_client.checked_target("http://bidder.test/c")
+        return first, second
+
+    first, second = asyncio.run(run())
+    assert (first.connect_url, first.host) == ("http://127.0.0.1:9/a?x=1", "bidder.test")
+    assert second.connect_url == "http://127.0.0.1:9/b"
+    assert checked == ["http://bidder.test/"] * 3
 
 
 # --- the synchronous entry point ---------------------------------------------------------
