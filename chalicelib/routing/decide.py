@@ -130,18 +130,25 @@ def _refuse_duplicates(targets: Iterable[RoutableTarget]) -> None:
         seen.add(target.target_id)
 
 
+def filter_reason(
+    schedule: Schedule | None, geo: GeoFilter, tag_rules: Iterable[TagRule], facts: CallFacts
+) -> str | None:
+    """Why hours, geo or tag filters (a target's or a bidder's) refuse this call, or None."""
+    if not is_open(schedule, facts.at):
+        return Ineligible.CLOSED
+    if not geo_matches(geo, facts):
+        return Ineligible.GEO
+    failing = first_failing_rule(tag_rules, facts.tags)
+    if failing is not None:
+        return Ineligible.tags(failing.tag)
+    return None
+
+
 def exclusion_reason(target: RoutableTarget, facts: CallFacts) -> str | None:
     """Why `target` may not take this call, or None when it may."""
     if not target.enabled:
         return Ineligible.DISABLED
-    if not is_open(target.schedule, facts.at):
-        return Ineligible.CLOSED
-    if not geo_matches(target.geo, facts):
-        return Ineligible.GEO
-    failing = first_failing_rule(target.tag_rules, facts.tags)
-    if failing is not None:
-        return Ineligible.tags(failing.tag)
-    return None
+    return filter_reason(target.schedule, target.geo, target.tag_rules, facts)
 
 
 def eligibility(

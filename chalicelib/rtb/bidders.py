@@ -17,12 +17,9 @@ from chalicelib.phone import parse_e164
 from chalicelib.routing import (
     CallFacts,
     GeoFilter,
-    Ineligible,
     Schedule,
     TagRule,
-    first_failing_rule,
-    geo_matches,
-    is_open,
+    filter_reason,
     parse_number,
 )
 
@@ -211,14 +208,7 @@ def _known_token(token: str) -> bool:
 
 def bidder_exclusion(bidder: Bidder, facts: CallFacts) -> str | None:
     """Why `bidder` may not bid on this call (schedule, geo, tags), or None when it may."""
-    if not is_open(bidder.schedule, facts.at):
-        return Ineligible.CLOSED
-    if not geo_matches(bidder.geo, facts):
-        return Ineligible.GEO
-    failing = first_failing_rule(bidder.tag_rules, facts.tags)
-    if failing is not None:
-        return Ineligible.tags(failing.tag)
-    return None
+    return filter_reason(bidder.schedule, bidder.geo, bidder.tag_rules, facts)
 
 
 def eligible_bidders(

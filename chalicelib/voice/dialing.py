@@ -202,7 +202,6 @@ def _call_write(
     call: CallItem,
     state: RoutingState,
     arrival: Arrival | None,
-    expected_step: int | None,
     extra: dict[str, Any],
 ) -> None:
     routing = state.to_json()
@@ -220,9 +219,9 @@ def _call_write(
         CallItem.updated_at.set(extra.pop("updated_at")),
     ]
     actions += [getattr(CallItem, name).set(value) for name, value in extra.items()]
-    condition: Condition = CallItem.ended_at.does_not_exist()
-    if expected_step is not None:
-        condition &= CallItem.step == expected_step
+    # Conditioned on the step the call was read at: a webhook that raced another one for
+    # the same call, or a retry of one already applied, changes nothing.
+    condition: Condition = CallItem.ended_at.does_not_exist() & (CallItem.step == int(call.step))
     tx.update("call", call, actions, condition)
 
 
@@ -233,7 +232,6 @@ def advance(
     *,
     at: datetime,
     arrival: Arrival | None = None,
-    expected_step: int | None = None,
     release: list[str] | None = None,
     counters: list[reservations.CapCheck] | None = None,
     extra: dict[str, Any] | None = None,
@@ -241,11 +239,12 @@ def advance(
 ) -> VoiceResponse:
     """Offer the call to the next target(s) of the plan that can take it, in one transaction.
 
-    The transaction writes the call record (conditioned on the step it was read at, so a
-    retried or concurrent webhook changes nothing twice), gives back `release`d slots,
-    moves `counters`, and reserves the chosen targets' counters. Targets whose caps refuse
-    are dropped and the next tried; with none left the call goes to the fallback. With
-    `stop`, no target is offered and `stop` is the answer. A slot released and reserved
+    The transaction writes the call record (created with `arrival`, else conditioned on
+    the step `call` was read at, so a retried or concurrent webhook changes nothing
+    twice), gives back `release`d slots, moves `counters`, and reserves the chosen
+    targets' counters. Targets whose caps refuse are dropped and the next tried; with none
+    left the call goes to the fallback. With `stop`, no target is offered and `stop` is
+    the answer. A slot released and reserved
     again by the same step (the next target has the same buyer) simply stays held.
     """
     extra = dict(extra or {})
@@ -284,7 +283,6 @@ def advance(
                     call,
                     next_state,
                     arrival,
-                    expected_step,
                     {"status": call.status, **extra, "updated_at": at},
                 )
                 if duplicate_check and arrival is not None:
@@ -328,3 +326,27 @@ def advance(
         call.step = 1 if arrival is not None else int(call.step) + 1
         return answer
     raise RuntimeError("routing did not settle")
+
+
+def end_call(
+    config: CampaignConfig,
+    call: CallItem,
+    state: RoutingState,
+    *,
+    at: datetime,
+    extra: dict[str, Any],
+    counters: list[reservations.CapCheck] | None = None,
+) -> None:
+    """Close the call: give back every slot its offered legs hold, write `extra` once."""
+    release = held_slots(state)
+    state.active = []
+    advance(
+        config,
+        call,
+        state,
+        at=at,
+        release=release,
+        counters=counters,
+        extra={**extra, "ended_at": at},
+        stop=twiml.empty(),
+    )

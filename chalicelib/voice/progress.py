@@ -17,6 +17,7 @@ from chalicelib.voice.dialing import (
     AlreadyHandled,
     RoutingState,
     advance,
+    end_call,
     held_slots,
     phase_checks,
 )
@@ -84,9 +85,7 @@ def ivr_answer(form: dict[str, str], node_name: str, tries: str) -> VoiceRespons
     plan = plan_for(config, item, now)
     state.plan, state.excluded, state.ivr_node = plan.plan, plan.excluded, None
     try:
-        return advance(
-            config, item, state, at=now, expected_step=int(item.step), extra={"tags": tags}
-        )
+        return advance(config, item, state, at=now, extra={"tags": tags})
     except AlreadyHandled:
         return replay(params.call_sid)
 
@@ -104,7 +103,6 @@ def _save(
             item,
             state,
             at=utcnow(),
-            expected_step=int(item.step),
             extra=extra,
             stop=response,
         )
@@ -161,7 +159,6 @@ def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
             item,
             state,
             at=now,
-            expected_step=int(item.step),
             release=release,
             counters=counters,
             extra=extra,
@@ -212,7 +209,6 @@ def whisper_accept(form: dict[str, str], attempt: str) -> VoiceResponse:
             item,
             state,
             at=utcnow(),
-            expected_step=int(item.step),
             release=losers,
             extra={"target_id": leg.target_id, "buyer_id": leg.buyer_id},
             stop=VoiceResponse(),
@@ -254,8 +250,6 @@ def record_status(form: dict[str, str]) -> VoiceResponse:
 def _settle(config: CampaignConfig, item: CallItem, params: StatusParams) -> None:
     now = utcnow()
     state = RoutingState.from_json(item.routing)
-    release = held_slots(state)
-    state.active = []
     converted = _converted(config, item)
     pays = converted and (not item.duplicate or bool(config.settings.get("duplicates_pay")))
     payout = config.settings.get("payout_cents", 0)
@@ -270,23 +264,12 @@ def _settle(config: CampaignConfig, item: CallItem, params: StatusParams) -> Non
     extra = {
         "status": params.call_status,
         "duration_seconds": params.call_duration,
-        "ended_at": now,
         "converted": converted,
         "revenue_cents": int(config.settings.get("revenue_cents", 0)) if pays else 0,
         "payout_cents": int(payout) if pays else 0,
     }
-    advance(
-        config,
-        item,
-        state,
-        at=now,
-        expected_step=int(item.step),
-        release=release,
-        counters=counters,
-        extra=extra,
-        stop=twiml.empty(),
-    )
-    for name, value in extra.items():
+    end_call(config, item, state, at=now, extra=extra, counters=counters)
+    for name, value in {**extra, "ended_at": now}.items():
         setattr(item, name, value)
     pixels.fire(config, item, terms.pixels if terms else [], now)
 

@@ -12,8 +12,7 @@ from chalicelib.store import calls, keys, tenants
 from chalicelib.store.models import CallItem
 from chalicelib.voice import pixels
 from chalicelib.voice.config import load_campaign
-from chalicelib.voice.dialing import AlreadyHandled, RoutingState, advance, held_slots
-from chalicelib.voice.twiml import empty
+from chalicelib.voice.dialing import AlreadyHandled, RoutingState, end_call
 
 # Twilio ends any call after 4 hours; a call still open well after that lost its callback.
 STALE_AFTER = timedelta(hours=4, minutes=10)
@@ -36,24 +35,18 @@ def _close(item: CallItem, now: datetime) -> int:
     config = load_campaign(item.account_id, item.campaign_id) if item.campaign_id else None
     if config is None:
         return 1 if calls.finish_call(item.call_sid, "no-callback", 0, at=now) else 0
-    release = held_slots(state)
-    state.active = []
     try:
-        advance(
+        end_call(
             config,
             item,
             state,
             at=now,
-            expected_step=int(item.step),
-            release=release,
             extra={
                 "status": "no-callback",
-                "ended_at": now,
                 "converted": False,
                 "revenue_cents": 0,
                 "payout_cents": 0,
             },
-            stop=empty(),
         )
     except AlreadyHandled:
         return 0  # its callback arrived meanwhile
