@@ -5,6 +5,7 @@ from chalice.app import Chalice
 from chalicelib.api import (
     accounts,
     auth_routes,
+    bids,
     calls,
     catalog,
     meta,
@@ -31,6 +32,7 @@ for api_blueprint in (
     publishers.bp,
     numbers.bp,
     calls.bp,
+    bids.bp,
     catalog.bp,
     reports.bp,
 ):

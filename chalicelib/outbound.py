@@ -45,7 +45,7 @@ class Target:
     host: str
 
 
-def _allow_private() -> bool:
+def allow_private() -> bool:
     # Only the local stack and tests set this: their receivers live on loopback.
     return os.environ.get("OUTBOUND_ALLOW_PRIVATE", "").lower() == "true"
 
@@ -65,8 +65,8 @@ def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 def check_url(url: str) -> Target:
     """Resolve and check the URL; Refused unless every address it resolves to is allowed."""
     parts = urlsplit(url)
-    allow_private = _allow_private()
-    if parts.scheme != "https" and not (allow_private and parts.scheme == "http"):
+    private_ok = allow_private()
+    if parts.scheme != "https" and not (private_ok and parts.scheme == "http"):
         raise Refused("only https URLs may be called")
     if not parts.hostname or parts.username or parts.password:
         raise Refused("the URL needs a host and no credentials")
@@ -76,7 +76,7 @@ def check_url(url: str) -> Target:
     except (socket.gaierror, UnicodeError) as err:
         raise Refused(f"cannot resolve {parts.hostname}") from err
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    if not addresses or not (allow_private or all(is_public(a) for a in addresses)):
+    if not addresses or not (private_ok or all(is_public(a) for a in addresses)):
         raise Refused(f"{parts.hostname} resolves to a non-public address")
     pinned = addresses[0]
     literal = f"[{pinned}]" if pinned.version == 6 else str(pinned)

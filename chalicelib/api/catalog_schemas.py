@@ -9,9 +9,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from chalicelib import outbound
 from chalicelib.api.schemas import E164, Name, PixelBody, Strict
 from chalicelib.phone import parse_e164
+from chalicelib.routing import tag_rule_to_dict
 from chalicelib.routing.model import WEEKDAY_NAMES, OpenWindow, Schedule, TagRule, load_timezone
+from chalicelib.rtb.auction import Margin, margin_from_settings
+from chalicelib.rtb.bidders import bidder_from_settings
 
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
 Cents = Annotated[int, Field(ge=0, le=100_000_000)]
@@ -124,10 +128,53 @@ class BuyerBody(Strict):
     pixels: Pixels
 
 
+JsonPath = Annotated[str, Field(min_length=1, max_length=200)]
+TemplateField = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class ResponseMapBody(Strict):
+    """Where a bidder's JSON answer keeps each part of its bid (`$.a.b[0].c` paths)."""
+
+    bid_amount: JsonPath = "bidAmount"
+    destination: list[JsonPath] = Field(
+        default_factory=lambda: ["phoneNumber", "sipAddress"], min_length=1, max_length=5
+    )
+    bid_id: JsonPath = "bidId"
+    expires_in: JsonPath = "expireInSeconds"
+    reject_reason: JsonPath = "rejectReason"
+    amount_in_cents: bool = False
+
+
+class RtbBody(Strict):
+    """Makes a target an RTB bidder: pinged for a price before each call (ring tree)."""
+
+    # None: a static bidder, which always bids `static_bid_cents` for the target's destination.
+    url: Annotated[str, Field(min_length=10, max_length=2000, pattern=r"^https?://")] | None = None
+    method: Literal["POST", "GET"] = "POST"
+    # Field name → template with tokens such as {caller_id}, {caller_state}, {tag.age}.
+    request_template: dict[TemplateField, Annotated[str, Field(max_length=500)]] | None = Field(
+        default=None, max_length=50
+    )
+    response_map: ResponseMapBody = ResponseMapBody()
+    timeout_ms: Annotated[int, Field(ge=50, le=10_000)] = 2000
+    floor_cents: Cents = 0
+    static_bid_cents: Cents | None = None
+    expose_caller_id: bool = False
+    pings_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _https_outside_local(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith("https://") and not outbound.allow_private():
+            raise ValueError("bidder URLs must use https")
+        return url
+
+
 class TargetBody(Strict):
     buyer_id: Annotated[str, Field(min_length=1, max_length=64)]
     name: Name
-    destination: Destination
+    # Where the call goes; for an RTB target, the number used when its bid names none.
+    destination: Destination | None = None
     priority: Annotated[int, Field(ge=1, le=100)] = 1
     weight: Annotated[int, Field(ge=1, le=1000)] = 1
     enabled: bool = True
@@ -135,6 +182,18 @@ class TargetBody(Strict):
     schedule: ScheduleBody | None = None
     geo: GeoBody = GeoBody()
     tag_rules: list[TagRuleBody] = Field(default_factory=list, max_length=20)
+    rtb: RtbBody | None = None
+
+    @model_validator(mode="after")
+    def _destination_or_bidder(self) -> TargetBody:
+        if self.rtb is None:
+            if self.destination is None:
+                raise ValueError("destination is required (or make the target an RTB bidder)")
+            return self
+        settings = self.model_dump(mode="json")
+        settings["tag_rules"] = [tag_rule_to_dict(rule.rule()) for rule in self.tag_rules]
+        bidder_from_settings("new", self.buyer_id, self.name, settings)  # bidder's own checks
+        return self
 
 
 class PlanEntryBody(Strict):
@@ -204,6 +263,32 @@ def _blocked(value: str) -> str:
     return value
 
 
+class MarginBody(Strict):
+    """What the publisher is offered for a call won by a bid."""
+
+    kind: Literal["percent", "fixed", "fixed_payout"]
+    # percent: 0..100 of the bid kept; fixed: cents kept; fixed_payout: cents offered.
+    value: Annotated[Decimal, Field(ge=0, le=100_000_000)]
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> MarginBody:
+        self.margin()
+        return self
+
+    def margin(self) -> Margin | None:
+        return margin_from_settings(self.model_dump(mode="json"))
+
+
+class RingTreeBody(Strict):
+    """How the campaign's RTB targets bid: auction deadline, margin, how long bids are held."""
+
+    deadline_ms: Annotated[int, Field(ge=100, le=5000)] = 2000
+    # None: publishers are paid the campaign's payout (or their override), as for other calls.
+    margin: MarginBody | None = None
+    hold_seconds: Annotated[int, Field(ge=5, le=900)] = 60
+    publisher_pings_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 600
+
+
 class CampaignBody(Strict):
     name: Name
     vertical: Annotated[str, Field(max_length=60)] | None = None
@@ -231,6 +316,7 @@ class CampaignBody(Strict):
     max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
     max_ring_seconds: Annotated[int, Field(ge=10, le=600)] = 90
     ivr: IvrBody | None = None
+    rtb: RingTreeBody = RingTreeBody()
     pixels: Pixels
 
     @field_validator("plan")

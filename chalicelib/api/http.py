@@ -24,13 +24,19 @@ class ApiError(Exception):
     """An error the client can act on: status, a machine code, a message, and bad fields."""
 
     def __init__(
-        self, status: int, code: str, message: str, fields: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields or {}
+        self.headers = headers or {}
 
 
 def not_found(what: str) -> ApiError:
@@ -50,8 +56,8 @@ def error_response(err: ApiError) -> Response:
     body: dict[str, Any] = {"error": err.code, "message": err.message}
     if err.fields:
         body["fields"] = err.fields
-    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
-    return json_response(body, err.status, headers)
+    headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else {}
+    return json_response(body, err.status, {**headers, **err.headers})
 
 
 def parse_body(request: Request, model: type[M]) -> M:

@@ -95,6 +95,17 @@ CALL_FILTERS = [
     _query("duplicate", "true|false"),
 ]
 
+BID_FILTERS = [
+    *CALL_FILTERS[:3],
+    *[
+        _query(name, f"only bids with this {name}")
+        for name in ("campaign_id", "publisher_id", "buyer_id", "bidder_id", "call_sid")
+    ],
+    _query("auction_id", "only the bids of this auction"),
+    _query("outcome", "won|lost|below_floor|timeout|error|rejected|capped"),
+    _query("kind", "call|ping"),
+]
+
 
 def _crud(plural: str, id_name: str, body: str, tag: str) -> dict[str, Any]:
     one = plural.rstrip("s")
@@ -123,6 +134,7 @@ def document() -> dict[str, Any]:
             schemas.CreateTrackingNumberRequest,
             schemas.NumberAttributionRequest,
             schemas.PurchaseNumberRequest,
+            schemas.BidRequest,
             catalog_schemas.CampaignBody,
             catalog_schemas.BuyerBody,
             catalog_schemas.TargetBody,
@@ -265,6 +277,20 @@ def document() -> dict[str, Any]:
             "/api/v1/calls/export": {
                 "get": _op("The filtered call log as CSV", "calls", params=CALL_FILTERS),
             },
+            "/api/v1/bids": {
+                "get": _op(
+                    "The RTB bid log, newest first, filtered and paged",
+                    "bids",
+                    params=[
+                        *BID_FILTERS,
+                        _query("limit", "1..200 (default 50)"),
+                        _query("cursor", "from the previous page"),
+                    ],
+                ),
+            },
+            "/api/v1/bids/export": {
+                "get": _op("The filtered bid log as CSV", "bids", params=BID_FILTERS),
+            },
             "/api/v1/reports/summary": {
                 "get": _op(
                     "Calls, connected, converted, revenue, payout, profit by group",
@@ -318,6 +344,16 @@ def document() -> dict[str, Any]:
             },
             "/api/v1/calls/{call_sid}": {
                 "get": _op("One call record", "calls", params=[_path("call_sid")]),
+            },
+            "/rtb/v1/bid/{campaign_key}": {
+                "post": _op(
+                    "Ping before post: the campaign's best bid for a caller, held until it "
+                    "expires (429 past the per-minute ping limit)",
+                    "publisher api",
+                    security="publisherKey",
+                    body="BidRequest",
+                    params=[_path("campaign_key")],
+                )
             },
             "/rtb/v1/me": {
                 "get": _op(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
 from chalicelib.phone import parse_e164
 
@@ -92,3 +92,17 @@ class CreateTrackingNumberRequest(NumberAttributionRequest):
 class PurchaseNumberRequest(NumberAttributionRequest):
     number: E164
     friendly_name: Annotated[str, Field(max_length=120)] | None = None
+
+
+TagName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class BidRequest(Strict):
+    """A publisher's ping: who is calling, and what the publisher knows about the caller."""
+
+    caller_id: E164 = Field(validation_alias=AliasChoices("caller_id", "CID"))
+    zip_code: Annotated[str, Field(pattern=r"^\d{5}$")] | None = None
+    state: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    tags: dict[TagName, Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=dict, max_length=50
+    )

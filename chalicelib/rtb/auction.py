@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
-from typing import Final, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 import httpx
 
@@ -285,6 +286,44 @@ def _outcome_of(
     return task.result()
 
 
+class AuctionLoop:
+    """One event loop in a daemon thread with one shared client, for synchronous callers.
+
+    A handler thread hands its auction over and waits for the result; auctions of
+    concurrent handlers (threads of `chalice local`, or a benchmark) run side by side on
+    the loop, and every auction of the process reuses the client's keep-alive connections
+    to the same bidders. In Lambda the thread is frozen between invocations with the rest
+    of the process; connections idle longer than the keep-alive expiry are not reused.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    def _running(self) -> tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]:
+        with self._lock:
+            if self._loop is None or self._client is None or self._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="rtb-auctions", daemon=True).start()
+
+                async def open_client() -> httpx.AsyncClient:
+                    return new_client()  # a client belongs to the loop that uses it
+
+                client = asyncio.run_coroutine_threadsafe(open_client(), loop).result()
+                self._loop, self._client = loop, client
+            return self._loop, self._client
+
+    def run(
+        self, auction: Callable[[httpx.AsyncClient], Coroutine[Any, Any, AuctionResult]]
+    ) -> AuctionResult:
+        loop, client = self._running()
+        return asyncio.run_coroutine_threadsafe(auction(client), loop).result()
+
+
+AUCTIONS: Final = AuctionLoop()
+
+
 def run_auction_sync(
     bidders: Sequence[Bidder],
     ctx: PingContext,
@@ -294,28 +333,19 @@ def run_auction_sync(
     clock: Callable[[], datetime] = utcnow,
     latencies: LatencyMemory | None = LATENCIES,
 ) -> AuctionResult:
-    """run_auction() from synchronous code such as a Lambda handler.
-
-    Each call gets a fresh event loop and client, so nothing is pooled across invocations.
-    A warm Lambda that runs many auctions would keep one long-lived event loop with one
-    module-level client created on it (a client's connections belong to the loop that
-    opened them, so there is one client per event loop) and reuse its keep-alive
-    connections to the same bidders.
-    """
-
-    async def auction() -> AuctionResult:
-        async with new_client() as client:
-            return await run_auction(
-                client,
-                bidders,
-                ctx,
-                deadline_ms=deadline_ms,
-                capped=capped,
-                clock=clock,
-                latencies=latencies,
-            )
-
-    return asyncio.run(auction())
+    """run_auction() from synchronous code such as a Lambda handler, on the process's
+    auction loop (AUCTIONS) and its shared client."""
+    return AUCTIONS.run(
+        lambda client: run_auction(
+            client,
+            bidders,
+            ctx,
+            deadline_ms=deadline_ms,
+            capped=capped,
+            clock=clock,
+            latencies=latencies,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -366,3 +396,22 @@ def publisher_offer_cents(winning_cents: int, margin: Margin) -> int:
         return max(0, winning_cents - margin.cents)
     share = Decimal(winning_cents) * (100 - margin.percent) / 100
     return max(0, int(share.quantize(Decimal(1), rounding=ROUND_DOWN)))
+
+
+def margin_from_settings(raw: Mapping[str, object] | None) -> Margin | None:
+    """`{"kind": "percent"|"fixed"|"fixed_payout", "value": ...}` as stored with a campaign;
+    None (no margin set) when `raw` is None; ValueError when it is malformed."""
+    if raw is None:
+        return None
+    kind, value = raw.get("kind"), raw.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError("margin value must be a number")
+    number = Decimal(str(value))
+    if kind == "percent":
+        return PercentMargin(number)
+    if kind not in ("fixed", "fixed_payout"):
+        raise ValueError("margin kind must be percent, fixed or fixed_payout")
+    if not number.is_finite() or number != number.to_integral_value():
+        raise ValueError(f"a {kind} margin is a whole number of cents")
+    cents = int(number)
+    return FixedMargin(cents) if kind == "fixed" else FixedPayout(cents)

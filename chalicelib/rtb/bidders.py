@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Final, Literal, NamedTuple, TypeAlias, TypeGuard, get_args
+from typing import Any, Final, Literal, NamedTuple, TypeAlias, TypeGuard, get_args
 
 import phonenumbers
 
@@ -20,7 +20,10 @@ from chalicelib.routing import (
     Schedule,
     TagRule,
     filter_reason,
+    parse_geo_filter,
     parse_number,
+    parse_schedule,
+    parse_tag_rule,
 )
 
 Method: TypeAlias = Literal["POST", "GET"]
@@ -434,3 +437,43 @@ def static_bid(bidder: Bidder) -> ParsedBid | BidProblem:
         reason = f"bid {amount} cents is below the floor of {bidder.floor_cents} cents"
         return BidProblem("below_floor", reason, amount)
     return ParsedBid(amount, bidder.static_destination)
+
+
+def bidder_from_settings(
+    target_id: str, buyer_id: str, name: str, settings: Mapping[str, Any]
+) -> Bidder:
+    """The bidder a stored RTB target describes (`settings["rtb"]` plus the target's own
+    destination, priority, schedule, geo and tag rules); ValueError naming the problem."""
+    rtb = settings.get("rtb")
+    if not isinstance(rtb, Mapping):
+        raise ValueError(f"target {target_id!r} is not an RTB target")
+    raw_map: Mapping[str, Any] = rtb.get("response_map") or {}
+    response_map = ResponseMap(
+        bid_amount=raw_map.get("bid_amount", "bidAmount"),
+        destination=tuple(raw_map.get("destination", ("phoneNumber", "sipAddress"))),
+        bid_id=raw_map.get("bid_id", "bidId"),
+        expires_in=raw_map.get("expires_in", "expireInSeconds"),
+        reject_reason=raw_map.get("reject_reason", "rejectReason"),
+        amount_in_cents=bool(raw_map.get("amount_in_cents", False)),
+    )
+    schedule = settings.get("schedule")
+    template = rtb.get("request_template")
+    static_bid_cents = rtb.get("static_bid_cents")
+    return Bidder(
+        bidder_id=target_id,
+        buyer_id=buyer_id,
+        name=name,
+        url=rtb.get("url"),
+        method=rtb.get("method", "POST"),
+        request_template=DEFAULT_REQUEST_TEMPLATE if template is None else template,
+        response_map=response_map,
+        timeout_ms=rtb.get("timeout_ms", DEFAULT_TIMEOUT_MS),
+        floor_cents=rtb.get("floor_cents", 0),
+        static_bid_cents=static_bid_cents,
+        static_destination=settings.get("destination"),
+        priority=settings.get("priority", 1),
+        expose_caller_id=bool(rtb.get("expose_caller_id", False)),
+        schedule=parse_schedule(schedule) if schedule else None,
+        geo=parse_geo_filter(settings.get("geo") or {}),
+        tag_rules=tuple(parse_tag_rule(rule) for rule in settings.get("tag_rules") or []),
+    )

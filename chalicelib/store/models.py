@@ -239,6 +239,24 @@ class CallerSeenItem(AppItem):
     last_call_at = NumberAttribute()
 
 
+class HeldBidItem(AppItem):
+    """`NUM#<tracking e164>` / `HELD#<caller e164>`: a publisher's ping bid, held until
+    `held_until`; the first call from that caller to that number before then is routed at
+    it (and marks it `used`). TTL cleans it up afterwards."""
+
+    Meta = _AppMeta
+    account_id = UnicodeAttribute()
+    bid_id = UnicodeAttribute()
+    campaign_id = UnicodeAttribute()
+    publisher_id = UnicodeAttribute()
+    tags_key = UnicodeAttribute()  # SHA-256 of the ping's tags: a repeat ping matches it
+    bids = JSONAttribute()  # [{target_id, buyer_id, amount_cents, destination, ...}] best first
+    offer_cents = NumberAttribute()
+    held_until = NumberAttribute()  # epoch seconds
+    used_by = UnicodeAttribute(null=True)  # the call sid routed at this bid
+    created_at = UTCDateTimeAttribute()
+
+
 class CallItem(AppItem):
     """`CALL#<CPaaS call sid>` / `META`: the call record; GSI1 `ACCT#a#DAY#<yyyymmdd>`."""
 
@@ -273,6 +291,30 @@ class CallItem(AppItem):
     recording_seconds = NumberAttribute(null=True)
 
 
+class BidItem(AppItem):
+    """`ACCT#<a>#BIDS#<yyyymmdd>` / `<auction started iso>#<auction>#<nn>`: what one bidder
+    did in one RTB auction (the bid log); the auction's bids are adjacent, in log order."""
+
+    Meta = _AppMeta
+    account_id = UnicodeAttribute()
+    auction_id = UnicodeAttribute()
+    kind = UnicodeAttribute()  # "call" or "ping"
+    campaign_id = UnicodeAttribute()
+    publisher_id = UnicodeAttribute(null=True)
+    call_sid = UnicodeAttribute(null=True)
+    ping_bid_id = UnicodeAttribute(null=True)
+    bidder_id = UnicodeAttribute()
+    buyer_id = UnicodeAttribute()
+    outcome = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    latency_ms = NumberAttribute(null=True)
+    http_status = NumberAttribute(null=True)
+    amount_cents = NumberAttribute(null=True)
+    bid_id = UnicodeAttribute(null=True)
+    started_at = UTCDateTimeAttribute()  # the auction's start
+    created_at = UTCDateTimeAttribute()
+
+
 ALL_MODELS: tuple[type[AppItem], ...] = (
     AppItem,
     AccountItem,
@@ -290,4 +332,6 @@ ALL_MODELS: tuple[type[AppItem], ...] = (
     CounterItem,
     CallerSeenItem,
     PixelJobItem,
+    BidItem,
+    HeldBidItem,
 )

@@ -11,7 +11,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.clock import utcnow
 from chalicelib.config import get_settings
 from chalicelib.store import keys
-from chalicelib.store.cache import TTLCache
+from chalicelib.store.cache import TTLCache, forget_configuration
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import NumberLookupItem, TrackingNumberItem
 from chalicelib.store.tables import connection
@@ -91,6 +91,7 @@ def add_tracking_number(
             raise NumberTaken(e164) from err
         raise
     _route_cache.invalidate(e164)
+    forget_configuration()  # e.g. which number a publisher pings for
     return item
 
 
@@ -127,6 +128,7 @@ def assign(account_id: str, e164: str, attribution: Attribution) -> TrackingNumb
     for key, value in values.items():
         setattr(item, key, value)
     _route_cache.invalidate(e164)
+    forget_configuration()  # e.g. which number a publisher pings for
     return item
 
 

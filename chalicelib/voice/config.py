@@ -12,9 +12,17 @@ from chalicelib.routing import (
     parse_schedule,
     parse_tag_rule,
 )
+from chalicelib.rtb.bidders import Bidder, bidder_from_settings
 from chalicelib.store import catalog, keys, tenants
 from chalicelib.store.cache import TTLCache
 from chalicelib.store.models import CampaignItem
+
+RING_TREE_DEFAULTS: dict[str, Any] = {
+    "deadline_ms": 2000,
+    "margin": None,
+    "hold_seconds": 60,
+    "publisher_pings_per_minute": 600,
+}
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,8 @@ class CampaignConfig:
     target_caps: dict[str, CapOwner] = field(default_factory=dict, hash=False)
     buyer_caps: dict[str, CapOwner] = field(default_factory=dict, hash=False)
     buyer_pixels: dict[str, list[dict[str, Any]]] = field(default_factory=dict, hash=False)
+    # The ring tree: RTB targets, pinged for a price before the static targets are tried.
+    bidders: tuple[Bidder, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -46,9 +56,24 @@ class CampaignConfig:
     def blocks(self, caller: str) -> bool:
         return any(caller.startswith(entry) for entry in self.settings.get("blocklist", ()))
 
-    def cap_owners(self, target: RoutableTarget) -> list[CapOwner]:
-        owners = [self.target_caps[target.target_id]]
-        buyer = self.buyer_caps.get(target.buyer_id)
+    @property
+    def ring_tree(self) -> dict[str, Any]:
+        """Auction deadline, margin and bid hold time (defaults for campaigns saved before)."""
+        return {**RING_TREE_DEFAULTS, **(self.settings.get("rtb") or {})}
+
+    def owner_ids(self, target_id: str) -> tuple[str, str] | None:
+        """(target id, buyer id) of a static or RTB target of this campaign."""
+        for target in self.targets:
+            if target.target_id == target_id:
+                return target.target_id, target.buyer_id
+        for bidder in self.bidders:
+            if bidder.bidder_id == target_id:
+                return bidder.bidder_id, bidder.buyer_id
+        return None
+
+    def cap_owners(self, target_id: str, buyer_id: str) -> list[CapOwner]:
+        owners = [self.target_caps[target_id]]
+        buyer = self.buyer_caps.get(buyer_id)
         if buyer is not None:
             owners.append(buyer)
         return owners
@@ -83,6 +108,7 @@ def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
         account_id, [e["target_id"] for e in plan], [e["buyer_id"] for e in plan]
     )
     routable: list[RoutableTarget] = []
+    bidders: list[Bidder] = []
     target_caps: dict[str, CapOwner] = {}
     for entry in plan:
         target = targets.get(entry["target_id"])
@@ -91,6 +117,26 @@ def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
         conf = target.settings
         buyer = buyers.get(target.buyer_id)
         schedule = parse_schedule(conf["schedule"]) if conf.get("schedule") else None
+        enabled = bool(conf.get("enabled", True)) and (
+            buyer is None or bool(buyer.settings.get("enabled", True))
+        )
+        target_caps[target.target_id] = CapOwner(
+            keys.counter_pk(account_id, "TGT", target.target_id),
+            {**(conf.get("caps") or {}), **_ping_cap(conf)},
+            schedule.timezone if schedule else "UTC",
+        )
+        if conf.get("rtb") is not None:
+            if enabled:
+                priority = entry.get("priority") or conf.get("priority", 1)
+                bidders.append(
+                    bidder_from_settings(
+                        target.target_id,
+                        target.buyer_id,
+                        target.name,
+                        {**conf, "priority": priority},
+                    )
+                )
+            continue
         routable.append(
             RoutableTarget(
                 target_id=target.target_id,
@@ -98,17 +144,11 @@ def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
                 destination=conf["destination"],
                 priority=entry.get("priority") or conf.get("priority", 1),
                 weight=entry.get("weight") or conf.get("weight", 1),
-                enabled=bool(conf.get("enabled", True))
-                and (buyer is None or bool(buyer.settings.get("enabled", True))),
+                enabled=enabled,
                 schedule=schedule,
                 geo=parse_geo_filter(conf.get("geo") or {}),
                 tag_rules=tuple(parse_tag_rule(r) for r in conf.get("tag_rules", [])),
             )
-        )
-        target_caps[target.target_id] = CapOwner(
-            keys.counter_pk(account_id, "TGT", target.target_id),
-            conf.get("caps") or {},
-            schedule.timezone if schedule else "UTC",
         )
     buyer_caps = {
         buyer_id: CapOwner(
@@ -128,9 +168,15 @@ def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
         target_caps=target_caps,
         buyer_caps=buyer_caps,
         buyer_pixels={b: list(buyer.settings.get("pixels", [])) for b, buyer in buyers.items()},
+        bidders=tuple(bidders),
     )
     _campaigns.put((account_id, campaign_id), config)
     return config
+
+
+def _ping_cap(target_settings: dict[str, Any]) -> dict[str, Any]:
+    limit = (target_settings.get("rtb") or {}).get("pings_per_minute")
+    return {} if limit is None else {"pings_per_minute": limit}
 
 
 def publisher_terms(account_id: str, publisher_id: str) -> PublisherTerms:

@@ -18,7 +18,6 @@ from pynamodb.expressions.update import Action
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
 from chalicelib.observability import logger
-from chalicelib.routing import RoutableTarget
 from chalicelib.store import keys, reservations
 from chalicelib.store.models import CallerSeenItem, CallItem
 from chalicelib.store.transactions import (
@@ -58,6 +57,11 @@ class RoutingState:
     fallback: bool = False
     ivr_node: str | None = None
     ivr_tries: int = 0
+    # RTB: the valid bids of the call's auction (or held bid) by target id, best first:
+    # amount_cents, destination, bid_id, payout_cents (the publisher's offer, or None).
+    bids: dict[str, dict[str, Any]] = field(default_factory=dict)
+    auction_id: str | None = None
+    held_bid: str | None = None  # the publisher's ping bid this call was routed at
     twiml: str | None = None  # the last answer, replayed to a retried webhook
 
     def to_json(self) -> dict[str, Any]:
@@ -105,7 +109,10 @@ def _consent_and_dial(
     if settings.get("recording"):
         options["record"] = "record-from-answer-dual"
     dial = Dial(**options)
-    simultaneous = len(legs) > 1 or settings.get("strategy") == "simultaneous"
+    # A won bid is dialled alone and bridged at once: its buyer already said yes.
+    simultaneous = len(legs) > 1 or (
+        settings.get("strategy") == "simultaneous" and legs[0].target_id not in state.bids
+    )
     for leg in legs:
         whisper = absolute_url(f"/voice/whisper/{attempt}") if simultaneous else None
         if leg.destination.startswith(("sip:", "sips:")):
@@ -130,33 +137,47 @@ def fallback_twiml(config: CampaignConfig | None) -> VoiceResponse:
     return twiml.say_and_hang_up(settings.get("fallback_message") or twiml.FALLBACK_MESSAGE)
 
 
-def _legs_for(config: CampaignConfig, target_ids: list[str]) -> list[Leg]:
-    by_id = {t.target_id: t for t in config.targets}
+def _legs_for(config: CampaignConfig, state: RoutingState, target_ids: list[str]) -> list[Leg]:
+    destinations = {t.target_id: t.destination for t in config.targets}
     legs, held = [], set()
     for target_id in target_ids:
-        target: RoutableTarget = by_id[target_id]
+        ids = config.owner_ids(target_id)
+        if ids is None:
+            continue
         pks = []
-        for owner in config.cap_owners(target):
+        for owner in config.cap_owners(*ids):
             # One transaction may not touch an item twice: two legs of one buyer share
             # its slot (only one of them can be bridged).
             if owner.caps.get("concurrency") is not None and owner.counter_pk not in held:
                 pks.append(owner.counter_pk)
                 held.add(owner.counter_pk)
-        legs.append(Leg(target.target_id, target.buyer_id, target.destination, pks))
+        bid = state.bids.get(target_id)
+        destination = bid["destination"] if bid else destinations[target_id]
+        legs.append(Leg(target_id, ids[1], destination, pks))
     return legs
+
+
+def _next_offer(config: CampaignConfig, state: RoutingState) -> list[str]:
+    """The targets the next <Dial> offers the call to: a won bid alone (the buyer bid for
+    this call), else as many static targets as the strategy rings at once."""
+    if not state.plan or state.plan[0] in state.bids:
+        return state.plan[:1]
+    width = MAX_SIMULTANEOUS if config.settings.get("strategy") == "simultaneous" else 1
+    static = [t for t in state.plan if t not in state.bids]
+    return static[:width]
 
 
 def phase_checks(
     config: CampaignConfig, target_ids: list[str], at: datetime, phase: reservations.Phase
 ) -> list[tuple[str, reservations.CapCheck]]:
     """The counter operations of a phase for these targets and their buyers, once per item."""
-    by_id = {t.target_id: t for t in config.targets}
     seen: set[tuple[str, str]] = set()
     labelled = []
     for target_id in target_ids:
-        if target_id not in by_id:
+        ids = config.owner_ids(target_id)
+        if ids is None:
             continue
-        for owner in config.cap_owners(by_id[target_id]):
+        for owner in config.cap_owners(*ids):
             for check in reservations.checks_for(
                 owner.counter_pk, owner.caps, at, owner.timezone, phase
             ):
@@ -249,14 +270,12 @@ def advance(
     """
     extra = dict(extra or {})
     release = list(release or [])
-    known = {t.target_id for t in config.targets}
     # A target removed from the campaign since routing began is skipped.
-    state.plan = [t for t in state.plan if t in known]
+    state.plan = [t for t in state.plan if config.owner_ids(t) is not None]
     duplicate_check = bool(arrival and arrival.duplicate_window_days > 0)
     for tries in range(len(state.plan) + 8):
-        width = MAX_SIMULTANEOUS if config.settings.get("strategy") == "simultaneous" else 1
-        chosen = [] if stop is not None else state.plan[:width]
-        legs = _legs_for(config, chosen)
+        chosen = [] if stop is not None else _next_offer(config, state)
+        legs = _legs_for(config, state, chosen)
         held_next = {pk for leg in legs for pk in leg.concurrency}
         checks = [
             (target_id, check)
@@ -266,7 +285,7 @@ def advance(
         next_state = RoutingState.from_json(state.to_json())
         # With `stop`, the caller decides which legs stay active (e.g. an accepted offer).
         next_state.active = legs if stop is None else list(state.active)
-        next_state.plan = state.plan[len(chosen) :]
+        next_state.plan = [t for t in state.plan if t not in chosen]
         next_state.attempt = state.attempt + 1 if chosen else state.attempt
         if stop is not None:
             answer = stop

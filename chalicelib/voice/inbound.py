@@ -11,8 +11,9 @@ from twilio.twiml.voice_response import VoiceResponse
 from chalicelib.clock import utcnow
 from chalicelib.observability import bind_call, logger
 from chalicelib.phone import parse_e164
-from chalicelib.routing import route_call
+from chalicelib.routing import CallFacts, route_call
 from chalicelib.store import calls, keys, numbers
+from chalicelib.store import rtb as rtb_store
 from chalicelib.store.models import CallItem, CounterItem
 from chalicelib.store.transactions import Conflict, Refused, labelled_transaction
 from chalicelib.voice import ivr, twiml
@@ -28,6 +29,7 @@ from chalicelib.voice.dialing import (
 )
 from chalicelib.voice.enrich import call_facts, caller_tags
 from chalicelib.voice.params import VoiceParams
+from chalicelib.voice.ringtree import run_ring_tree
 
 
 def answer_inbound(form: dict[str, str]) -> VoiceResponse | str:
@@ -130,6 +132,9 @@ def _route_new_call(
         state.twiml = str(response)
         _record_arrival(item, config, state, window, now)
         return response
+    if config.bidders and calls.get_call(item.account_id, item.call_sid) is not None:
+        # A retried webhook: answer as before, without pinging every buyer again.
+        raise AlreadyHandled(item.call_sid)
     state = plan_for(config, item, now)
     return advance(config, item, state, at=now, arrival=Arrival(item, window))
 
@@ -150,9 +155,55 @@ def plan_for(config: CampaignConfig, item: CallItem, now: datetime) -> RoutingSt
         rotation=rotation,
         limit=attempts * (MAX_SIMULTANEOUS if strategy == "simultaneous" else 1),
     )
-    return RoutingState(
+    state = RoutingState(
         plan=[t.target_id for t in decision.attempts], excluded=dict(decision.excluded)
     )
+    if config.bidders:
+        _put_bids_first(config, item, facts, state, attempts)
+    return state
+
+
+def _put_bids_first(
+    config: CampaignConfig, item: CallItem, facts: CallFacts, state: RoutingState, attempts: int
+) -> None:
+    """The ring tree's valid bids, best first, go before the static targets: the call's own
+    auction, or the bid a publisher's ping got for this caller and number (held bid)."""
+    held = _held_bid_for(config, item, facts.at)
+    if held is not None:
+        bids = {bid["target_id"]: bid for bid in held.bids}
+        state.held_bid = held.bid_id
+    else:
+        tree = run_ring_tree(
+            config,
+            facts,
+            call_id=item.call_sid,
+            publisher_id=item.publisher_id,
+            call_sid=item.call_sid,
+        )
+        if tree is None:
+            return
+        bids = tree.bids
+        state.auction_id = tree.auction_id
+        state.excluded.update(tree.excluded)
+    # Reroute goes down the bids; each one is a <Dial> of its own, like a static attempt.
+    ranked = [target_id for target_id in bids if config.owner_ids(target_id)][:attempts]
+    state.bids = {target_id: bids[target_id] for target_id in ranked}
+    state.plan = ranked + state.plan
+
+
+def _held_bid_for(config: CampaignConfig, item: CallItem, at: datetime) -> rtb_store.HeldBid | None:
+    held = rtb_store.held_bid(item.to_number, item.from_number)
+    if held is None or (held.account_id, held.campaign_id) != (
+        config.account_id,
+        config.campaign_id,
+    ):
+        return None
+    if held.used_by == item.call_sid:
+        return held  # this call already took it (a webhook retried after the IVR, say)
+    if held.live(at) and rtb_store.use_held_bid(held, item.call_sid, at):
+        logger.info("call routed at a held bid", extra={"bid_id": held.bid_id})
+        return held
+    return None
 
 
 def _next_rotation(config: CampaignConfig) -> int:

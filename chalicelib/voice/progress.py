@@ -256,6 +256,13 @@ def _settle(config: CampaignConfig, item: CallItem, params: StatusParams) -> Non
     terms = publisher_terms(item.account_id, item.publisher_id) if item.publisher_id else None
     if terms is not None:
         payout = terms.payouts.get(config.campaign_id, payout)
+    revenue = int(config.settings.get("revenue_cents", 0))
+    bid = state.bids.get(item.target_id or "")
+    if bid is not None:
+        # Won in the ring tree: the buyer pays its bid, the publisher gets its offer.
+        revenue = int(bid["amount_cents"])
+        if bid.get("payout_cents") is not None:
+            payout = bid["payout_cents"]
     counters = (
         [check for _, check in phase_checks(config, [item.target_id], now, "convert")]
         if converted and item.target_id
@@ -265,7 +272,7 @@ def _settle(config: CampaignConfig, item: CallItem, params: StatusParams) -> Non
         "status": params.call_status,
         "duration_seconds": params.call_duration,
         "converted": converted,
-        "revenue_cents": int(config.settings.get("revenue_cents", 0)) if pays else 0,
+        "revenue_cents": revenue if pays else 0,
         "payout_cents": int(payout) if pays else 0,
     }
     end_call(config, item, state, at=now, extra=extra, counters=counters)

@@ -1,0 +1,156 @@
+"""A campaign's ring tree: the RTB targets that bid for a call before the static targets ring.
+
+One auction per call (or per publisher ping): filter the bidders (schedule, geo, tags), leave
+out those at a cap (accepted calls per hour/day/month/total, concurrency, pings per minute),
+ping the rest in parallel, log every bid, and price the valid bids for the publisher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chalicelib.observability import logger
+from chalicelib.routing import CallFacts
+from chalicelib.rtb.auction import (
+    AuctionResult,
+    Candidate,
+    margin_from_settings,
+    publisher_offer_cents,
+    run_auction_sync,
+)
+from chalicelib.rtb.bidders import Bidder, PingContext, eligible_bidders
+from chalicelib.store import bids as bid_log
+from chalicelib.store import keys
+from chalicelib.store import rtb as rtb_store
+from chalicelib.voice.config import CampaignConfig
+from chalicelib.voice.dialing import phase_checks
+
+PING_WINDOW = "PINGS"
+
+
+@dataclass(frozen=True)
+class TreeResult:
+    """The priced bids, best first (`bids` keeps that order), and what was left out."""
+
+    auction_id: str
+    auction: AuctionResult
+    bids: dict[str, dict[str, Any]]
+    excluded: dict[str, str]
+
+    @property
+    def winner(self) -> Candidate | None:
+        return self.auction.winner
+
+
+def capped_bidders(
+    config: CampaignConfig, bidders: Sequence[Bidder], at: datetime
+) -> dict[str, str]:
+    """Bidders left out by a cap, with the cap that stopped each.
+
+    Accepted-call caps and concurrency are read (one BatchGetItem): a bidder at its cap is
+    not pinged, since it could not take the call. The route transaction still enforces them
+    when the call is offered. The ping rate is counted here, per bidder and minute.
+    """
+    checks = {b.bidder_id: phase_checks(config, [b.bidder_id], at, "route") for b in bidders}
+    current = rtb_store.counts(
+        (check.pk, check.sk) for labelled in checks.values() for _, check in labelled
+    )
+    capped: dict[str, str] = {}
+    for bidder in bidders:
+        for _, check in checks[bidder.bidder_id]:
+            if check.limit is not None and current[(check.pk, check.sk)] >= check.limit:
+                owner = "buyer" if "#BUY#" in check.pk else "target"
+                capped[bidder.bidder_id] = f"{owner} cap {check.sk} of {check.limit} reached"
+                break
+    for bidder in bidders:
+        limit = config.target_caps[bidder.bidder_id].caps.get("pings_per_minute")
+        if bidder.bidder_id in capped or limit is None:
+            continue
+        pk = keys.counter_pk(config.account_id, "TGT", bidder.bidder_id)
+        if not rtb_store.take_from_window(pk, PING_WINDOW, int(limit), at):
+            capped[bidder.bidder_id] = f"{limit} pings per minute reached"
+    return capped
+
+
+def price_bids(config: CampaignConfig, candidates: Sequence[Candidate]) -> dict[str, Any]:
+    """Each valid bid with the publisher's offer for it (None: the campaign's usual payout)."""
+    margin = margin_from_settings(config.ring_tree.get("margin"))
+    return {
+        c.bidder_id: {
+            "buyer_id": c.buyer_id,
+            "amount_cents": c.amount_cents,
+            "destination": c.destination,
+            "bid_id": c.bid_id,
+            "expires_in": c.expires_in,
+            "payout_cents": None
+            if margin is None
+            else publisher_offer_cents(c.amount_cents, margin),
+        }
+        for c in candidates
+    }
+
+
+def run_ring_tree(
+    config: CampaignConfig,
+    facts: CallFacts,
+    *,
+    call_id: str,
+    publisher_id: str | None,
+    call_sid: str | None = None,
+    ping_bid_id: str | None = None,
+) -> TreeResult | None:
+    """Hold the auction for one call (`call_sid`) or one publisher ping (`ping_bid_id`).
+
+    None when the campaign has no bidder that may bid on this call.
+    """
+    eligible, excluded = eligible_bidders(config.bidders, facts)
+    if not eligible:
+        return None
+    capped = capped_bidders(config, eligible, facts.at)
+    ctx = PingContext(
+        call_id=call_id,
+        caller_id=facts.caller,
+        caller_state=facts.state,
+        caller_zip=facts.zip_code,
+        area_code=facts.area_code,
+        campaign_id=config.campaign_id,
+        publisher_id=publisher_id or "",
+        tags=facts.tags,
+    )
+    auction = run_auction_sync(
+        eligible,
+        ctx,
+        deadline_ms=int(config.ring_tree["deadline_ms"]),
+        capped=capped,
+        clock=lambda: facts.at,
+    )
+    auction_id = keys.new_id("auc")
+    bid_log.record_auction(
+        bid_log.AuctionRecord(
+            account_id=config.account_id,
+            auction_id=auction_id,
+            kind="call" if call_sid else "ping",
+            campaign_id=config.campaign_id,
+            publisher_id=publisher_id,
+            call_sid=call_sid,
+            ping_bid_id=ping_bid_id,
+            started_at=auction.started_at,
+        ),
+        auction.log,
+    )
+    winner = auction.winner
+    logger.info(
+        "ring tree auction",
+        extra={
+            "auction_id": auction_id,
+            "bidders": len(eligible),
+            "capped": len(capped),
+            "valid_bids": len(auction.candidates),
+            "winning_cents": winner.amount_cents if winner else None,
+            "wall_ms": round(auction.wall_ms, 1),
+        },
+    )
+    return TreeResult(auction_id, auction, price_bids(config, auction.candidates), excluded)
