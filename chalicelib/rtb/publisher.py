@@ -9,6 +9,7 @@ caller's call to that number before expiry is routed to the held bid's buyer at 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from chalicelib.store import rtb as rtb_store
 from chalicelib.store.cache import TTLCache
 from chalicelib.voice.config import CampaignConfig, load_campaign, publisher_terms
 from chalicelib.voice.enrich import call_facts, describe_number
-from chalicelib.voice.ringtree import run_ring_tree
+from chalicelib.voice.ringtree import read_state, run_ring_tree
 
 PING_WINDOW = "PINGS"
 
@@ -89,7 +90,8 @@ def ping_campaign(request: PingRequest, now: datetime) -> dict[str, Any]:
     if not rtb_store.take_from_window(counter, f"{PING_WINDOW}#{config.campaign_id}", limit, now):
         raise RateLimited(limit, 60 - now.second)
     tags_key = rtb_store.tags_key(request.tags)
-    held = rtb_store.held_bid(number, request.caller_id)
+    reads = read_state(config, None, number, request.caller_id, now)
+    held = reads.held
     if (
         held is not None
         and held.live(now)
@@ -98,11 +100,16 @@ def ping_campaign(request: PingRequest, now: datetime) -> dict[str, Any]:
         == (request.account_id, request.campaign_id, request.publisher_id)
     ):
         return _answer(held.bid_id, held.offer_cents, number, held.held_until, now)
-    return _auction(config, request, number, tags_key, now)
+    return _auction(config, request, number, tags_key, reads.counts, now)
 
 
 def _auction(
-    config: CampaignConfig, request: PingRequest, number: str, tags_key: str, now: datetime
+    config: CampaignConfig,
+    request: PingRequest,
+    number: str,
+    tags_key: str,
+    counts: Mapping[tuple[str, str], int],
+    now: datetime,
 ) -> dict[str, Any]:
     bid_id = keys.new_id("bid")
     caller_tags = {f"caller_{k}": v for k, v in describe_number(request.caller_id).items()}
@@ -110,6 +117,7 @@ def _auction(
     tree = run_ring_tree(
         config,
         facts,
+        counts,
         call_id=bid_id,
         publisher_id=request.publisher_id,
         ping_bid_id=bid_id,

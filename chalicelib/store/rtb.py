@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from chalicelib.store import keys
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import CounterItem, HeldBidItem
+from chalicelib.store.tables import connection
 
 HELD_PREFIX = "HELD#"
+BATCH_GET_LIMIT = 100
+UNPROCESSED_RETRIES = 5
 
 
 def minute_sk(prefix: str, at: datetime) -> str:
@@ -38,11 +42,60 @@ def take_from_window(pk: str, prefix: str, limit: int, at: datetime) -> bool:
     return True
 
 
-def counts(counter_keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
-    """Current values of counters (missing ones are 0): one BatchGetItem per 100 keys."""
-    wanted = sorted(set(counter_keys))
-    found = {(item.pk, item.sk): int(item.n) for item in CounterItem.batch_get(wanted)}
-    return {key: found.get(key, 0) for key in wanted}
+def read_items(item_keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Raw items (any model) by (pk, sk), read consistently: one BatchGetItem per 100 keys,
+    so reads that one step needs from different models cost one request."""
+    wanted = sorted(set(item_keys))
+    table = CounterItem.Meta.table_name
+    client = connection().client
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for start in range(0, len(wanted), BATCH_GET_LIMIT):
+        request: dict[str, Any] = {
+            table: {
+                "Keys": [
+                    {"pk": {"S": pk}, "sk": {"S": sk}}
+                    for pk, sk in wanted[start : start + BATCH_GET_LIMIT]
+                ],
+                "ConsistentRead": True,
+            }
+        }
+        for attempt in range(UNPROCESSED_RETRIES):
+            reply = client.batch_get_item(RequestItems=request)
+            for raw in reply.get("Responses", {}).get(table, []):
+                found[(raw["pk"]["S"], raw["sk"]["S"])] = raw
+            request = reply.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.01 * 2**attempt)
+        else:
+            raise RuntimeError("DynamoDB left keys unprocessed after retries")
+    return found
+
+
+@dataclass(frozen=True)
+class RingTreeReads:
+    """What routing a call through a ring tree reads first, in one request."""
+
+    call_exists: bool
+    held: HeldBid | None
+    counts: dict[tuple[str, str], int]
+
+
+def read_for_ring_tree(
+    call_sid: str | None, number: str, caller: str, counter_keys: Iterable[tuple[str, str]]
+) -> RingTreeReads:
+    """The call record's existence (a retried webhook), the caller's held bid on `number`,
+    and cap counters (missing ones are 0)."""
+    call_key = (keys.call_pk(call_sid), keys.META) if call_sid else None
+    held_key = (keys.number_pk(number), HELD_PREFIX + caller)
+    counter_keys = list(counter_keys)
+    found = read_items([held_key, *counter_keys, *([call_key] if call_key else [])])
+    held_raw = found.get(held_key)
+    return RingTreeReads(
+        call_exists=call_key is not None and call_key in found,
+        held=_held(HeldBidItem.from_raw_data(held_raw), number, caller) if held_raw else None,
+        counts={key: int(found[key]["n"]["N"]) if key in found else 0 for key in counter_keys},
+    )
 
 
 def tags_key(tags: Mapping[str, str]) -> str:
@@ -104,15 +157,6 @@ def hold(bid: HeldBid, at: datetime) -> None:
         # Kept a day past its hold so a late look-up can still tell "expired" from "never".
         expires_at=datetime.fromtimestamp(bid.held_until, at.tzinfo) + timedelta(days=1),
     ).save()
-
-
-def held_bid(number: str, caller: str) -> HeldBid | None:
-    """The bid held for `caller` on `number` (live or not), read consistently."""
-    try:
-        item = HeldBidItem.get(keys.number_pk(number), HELD_PREFIX + caller, consistent_read=True)
-    except DoesNotExist:
-        return None
-    return _held(item, number, caller)
 
 
 def use_held_bid(bid: HeldBid, call_sid: str, at: datetime) -> bool:

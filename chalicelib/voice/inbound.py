@@ -29,7 +29,7 @@ from chalicelib.voice.dialing import (
 )
 from chalicelib.voice.enrich import call_facts, caller_tags
 from chalicelib.voice.params import VoiceParams
-from chalicelib.voice.ringtree import run_ring_tree
+from chalicelib.voice.ringtree import read_state, run_ring_tree
 
 
 def answer_inbound(form: dict[str, str]) -> VoiceResponse | str:
@@ -132,15 +132,24 @@ def _route_new_call(
         state.twiml = str(response)
         _record_arrival(item, config, state, window, now)
         return response
-    if config.bidders and calls.get_call(item.account_id, item.call_sid) is not None:
-        # A retried webhook: answer as before, without pinging every buyer again.
-        raise AlreadyHandled(item.call_sid)
-    state = plan_for(config, item, now)
+    reads = None
+    if config.bidders:
+        reads = read_state(config, item.call_sid, item.to_number, item.from_number, now)
+        if reads.call_exists:
+            # A retried webhook: answer as before, without pinging every buyer again.
+            raise AlreadyHandled(item.call_sid)
+    state = plan_for(config, item, now, reads)
     return advance(config, item, state, at=now, arrival=Arrival(item, window))
 
 
-def plan_for(config: CampaignConfig, item: CallItem, now: datetime) -> RoutingState:
-    """The ordered targets to try for this call (eligibility + strategy), as a routing state."""
+def plan_for(
+    config: CampaignConfig,
+    item: CallItem,
+    now: datetime,
+    reads: rtb_store.RingTreeReads | None = None,
+) -> RoutingState:
+    """The ordered targets to try for this call (eligibility + strategy), as a routing state;
+    a ring tree's bids first. `reads`: the ring tree's reads, when the caller made them."""
     settings = config.settings
     strategy = settings.get("strategy", "priority")
     rotation = _next_rotation(config) if strategy == "round_robin" else 0
@@ -159,16 +168,23 @@ def plan_for(config: CampaignConfig, item: CallItem, now: datetime) -> RoutingSt
         plan=[t.target_id for t in decision.attempts], excluded=dict(decision.excluded)
     )
     if config.bidders:
-        _put_bids_first(config, item, facts, state, attempts)
+        if reads is None:
+            reads = read_state(config, None, item.to_number, item.from_number, now)
+        _put_bids_first(config, item, facts, state, attempts, reads)
     return state
 
 
 def _put_bids_first(
-    config: CampaignConfig, item: CallItem, facts: CallFacts, state: RoutingState, attempts: int
+    config: CampaignConfig,
+    item: CallItem,
+    facts: CallFacts,
+    state: RoutingState,
+    attempts: int,
+    reads: rtb_store.RingTreeReads,
 ) -> None:
     """The ring tree's valid bids, best first, go before the static targets: the call's own
     auction, or the bid a publisher's ping got for this caller and number (held bid)."""
-    held = _held_bid_for(config, item, facts.at)
+    held = _usable_held_bid(config, item, facts.at, reads.held)
     if held is not None:
         bids = {bid["target_id"]: bid for bid in held.bids}
         state.held_bid = held.bid_id
@@ -176,6 +192,7 @@ def _put_bids_first(
         tree = run_ring_tree(
             config,
             facts,
+            reads.counts,
             call_id=item.call_sid,
             publisher_id=item.publisher_id,
             call_sid=item.call_sid,
@@ -191,8 +208,11 @@ def _put_bids_first(
     state.plan = ranked + state.plan
 
 
-def _held_bid_for(config: CampaignConfig, item: CallItem, at: datetime) -> rtb_store.HeldBid | None:
-    held = rtb_store.held_bid(item.to_number, item.from_number)
+def _usable_held_bid(
+    config: CampaignConfig, item: CallItem, at: datetime, held: rtb_store.HeldBid | None
+) -> rtb_store.HeldBid | None:
+    """The caller's held bid on this number if it is for this campaign and still live (it is
+    then marked used by this call), else None."""
     if held is None or (held.account_id, held.campaign_id) != (
         config.account_id,
         config.campaign_id,

@@ -7,7 +7,7 @@ ping the rest in parallel, log every bid, and price the valid bids for the publi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +25,7 @@ from chalicelib.rtb.bidders import Bidder, PingContext, eligible_bidders
 from chalicelib.store import bids as bid_log
 from chalicelib.store import keys
 from chalicelib.store import rtb as rtb_store
+from chalicelib.store.reservations import CapCheck
 from chalicelib.voice.config import CampaignConfig
 from chalicelib.voice.dialing import phase_checks
 
@@ -45,23 +46,45 @@ class TreeResult:
         return self.auction.winner
 
 
+def _route_checks(config: CampaignConfig, bidder_id: str, at: datetime) -> list[CapCheck]:
+    return [check for _, check in phase_checks(config, [bidder_id], at, "route")]
+
+
+def counter_keys(config: CampaignConfig, at: datetime) -> list[tuple[str, str]]:
+    """The cap counters of every bidder of the ring tree (and of their buyers)."""
+    return sorted(
+        {
+            (check.pk, check.sk)
+            for bidder in config.bidders
+            for check in _route_checks(config, bidder.bidder_id, at)
+        }
+    )
+
+
+def read_state(
+    config: CampaignConfig, call_sid: str | None, number: str, caller: str, at: datetime
+) -> rtb_store.RingTreeReads:
+    """Everything a ring tree reads before its auction, in one BatchGetItem."""
+    return rtb_store.read_for_ring_tree(call_sid, number, caller, counter_keys(config, at))
+
+
 def capped_bidders(
-    config: CampaignConfig, bidders: Sequence[Bidder], at: datetime
+    config: CampaignConfig,
+    bidders: Sequence[Bidder],
+    at: datetime,
+    counts: Mapping[tuple[str, str], int],
 ) -> dict[str, str]:
     """Bidders left out by a cap, with the cap that stopped each.
 
-    Accepted-call caps and concurrency are read (one BatchGetItem): a bidder at its cap is
-    not pinged, since it could not take the call. The route transaction still enforces them
-    when the call is offered. The ping rate is counted here, per bidder and minute.
+    A bidder at an accepted-call cap or at its concurrency (from `counts`, read before the
+    auction) is not pinged, since it could not take the call; the route transaction still
+    enforces those caps when the call is offered. The ping rate is counted here, per bidder
+    and minute, with one conditional update each.
     """
-    checks = {b.bidder_id: phase_checks(config, [b.bidder_id], at, "route") for b in bidders}
-    current = rtb_store.counts(
-        (check.pk, check.sk) for labelled in checks.values() for _, check in labelled
-    )
     capped: dict[str, str] = {}
     for bidder in bidders:
-        for _, check in checks[bidder.bidder_id]:
-            if check.limit is not None and current[(check.pk, check.sk)] >= check.limit:
+        for check in _route_checks(config, bidder.bidder_id, at):
+            if check.limit is not None and counts.get((check.pk, check.sk), 0) >= check.limit:
                 owner = "buyer" if "#BUY#" in check.pk else "target"
                 capped[bidder.bidder_id] = f"{owner} cap {check.sk} of {check.limit} reached"
                 break
@@ -96,20 +119,22 @@ def price_bids(config: CampaignConfig, candidates: Sequence[Candidate]) -> dict[
 def run_ring_tree(
     config: CampaignConfig,
     facts: CallFacts,
+    counts: Mapping[tuple[str, str], int],
     *,
     call_id: str,
     publisher_id: str | None,
     call_sid: str | None = None,
     ping_bid_id: str | None = None,
 ) -> TreeResult | None:
-    """Hold the auction for one call (`call_sid`) or one publisher ping (`ping_bid_id`).
+    """Hold the auction for one call (`call_sid`) or one publisher ping (`ping_bid_id`);
+    `counts` are the cap counters read by read_state().
 
     None when the campaign has no bidder that may bid on this call.
     """
     eligible, excluded = eligible_bidders(config.bidders, facts)
     if not eligible:
         return None
-    capped = capped_bidders(config, eligible, facts.at)
+    capped = capped_bidders(config, eligible, facts.at, counts)
     ctx = PingContext(
         call_id=call_id,
         caller_id=facts.caller,
