@@ -159,7 +159,8 @@ class RtbBody(Strict):
     timeout_ms: Annotated[int, Field(ge=50, le=10_000)] = 2000
     floor_cents: Cents = 0
     static_bid_cents: Cents | None = None
-    expose_caller_id: bool = False
+    # Whether this bidder sees the real caller id where its campaign allows it (masked else).
+    expose_caller_id: bool = True
     pings_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
 
     @field_validator("url")
@@ -286,6 +287,8 @@ class RingTreeBody(Strict):
     # None: publishers are paid the campaign's payout (or their override), as for other calls.
     margin: MarginBody | None = None
     hold_seconds: Annotated[int, Field(ge=5, le=900)] = 60
+    # Bidders get the caller id masked (+1415555****) unless this is set.
+    expose_caller_id: bool = False
     publisher_pings_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 600
 
 

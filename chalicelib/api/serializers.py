@@ -114,4 +114,17 @@ def _routing(raw: dict[str, Any] | None) -> dict[str, Any] | None:
         "excluded": raw.get("excluded", {}),
         "fallback": raw.get("fallback", False),
         "attempts": raw.get("attempt", 0),
+        # Ring tree: the auction (its bids are in /api/v1/bids?auction_id=...) or the held
+        # ping bid the call was routed at, and the valid bids in the order they were tried.
+        "auction_id": raw.get("auction_id"),
+        "held_bid": raw.get("held_bid"),
+        "bids": [
+            {
+                "target_id": target_id,
+                "amount_cents": bid.get("amount_cents"),
+                "payout_cents": bid.get("payout_cents"),
+                "bid_id": bid.get("bid_id"),
+            }
+            for target_id, bid in (raw.get("bids") or {}).items()
+        ],
     }

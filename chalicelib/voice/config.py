@@ -22,6 +22,7 @@ RING_TREE_DEFAULTS: dict[str, Any] = {
     "margin": None,
     "hold_seconds": 60,
     "publisher_pings_per_minute": 600,
+    "expose_caller_id": False,
 }
 
 
@@ -107,6 +108,7 @@ def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
     targets, buyers = catalog.load_targets_and_buyers(
         account_id, [e["target_id"] for e in plan], [e["buyer_id"] for e in plan]
     )
+    ring_tree = item.settings.get("rtb") or {}
     routable: list[RoutableTarget] = []
     bidders: list[Bidder] = []
     target_caps: dict[str, CapOwner] = {}
@@ -128,12 +130,18 @@ def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
         if conf.get("rtb") is not None:
             if enabled:
                 priority = entry.get("priority") or conf.get("priority", 1)
+                # The real caller id only where the campaign allows it and the bidder wants it.
+                rtb_settings = {
+                    **conf["rtb"],
+                    "expose_caller_id": bool(ring_tree.get("expose_caller_id"))
+                    and bool(conf["rtb"].get("expose_caller_id", True)),
+                }
                 bidders.append(
                     bidder_from_settings(
                         target.target_id,
                         target.buyer_id,
                         target.name,
-                        {**conf, "priority": priority},
+                        {**conf, "priority": priority, "rtb": rtb_settings},
                     )
                 )
             continue

@@ -135,6 +135,14 @@ def test_the_highest_bid_gets_the_call_and_sets_revenue_and_payout(
     assert log[high]["latency_ms"] >= 120 > log[low]["latency_ms"]
     assert {b["campaign_id"] for b in log.values()} == {campaign_id}
     assert {b["kind"] for b in log.values()} == {"call"}
+    # The call's own record shows the auction and the bids in the order they were tried.
+    detail = api(client, "GET", f"/api/v1/calls/{transcript.call_sid}", admin_token).json_body
+    routing = detail["call"]["routing"]
+    assert routing["auction_id"] == log[high]["auction_id"]
+    assert [(b["target_id"], b["amount_cents"]) for b in routing["bids"]] == [
+        (high, 800),
+        (low, 500),
+    ]
 
 
 def test_a_winner_that_does_not_connect_reroutes_to_the_next_bid(
@@ -248,6 +256,27 @@ def test_ivr_answers_reach_bidders_as_tags(
     sent = json.loads(bidders.requests_to("/echo/ivr")[-1].body)
     assert sent["age"] == "67"
     assert sent["cid"] != caller and sent["cid"].endswith("****")  # masked by default
+
+
+def test_bidders_see_the_real_caller_id_only_where_the_campaign_allows_it(
+    setup: Setup, bidders: BidderServer, cpaas: CallSimulator
+) -> None:
+    import json
+
+    buyer = setup.buyer()
+    template = {"request_template": {"cid": "{caller_id}"}}
+    willing = rtb_target(setup, buyer, bidders.url("/echo/willing"), rtb=template)
+    unwilling = rtb_target(
+        setup, buyer, bidders.url("/echo/unwilling"), rtb={**template, "expose_caller_id": False}
+    )
+    _, masked_number = ring_tree(setup, [willing])
+    _, open_number = ring_tree(setup, [willing, unwilling], rtb={"expose_caller_id": True})
+    caller = new_caller()
+    cpaas.place_call(caller, masked_number)
+    assert json.loads(bidders.requests_to("/echo/willing")[-1].body)["cid"] == caller[:-4] + "****"
+    cpaas.place_call(caller, open_number)
+    assert json.loads(bidders.requests_to("/echo/willing")[-1].body)["cid"] == caller
+    assert json.loads(bidders.requests_to("/echo/unwilling")[-1].body)["cid"].endswith("****")
 
 
 # --- the publisher bid API (ping before post) ----------------------------------------------------
