@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -12,11 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support import free_port
+from tools.callsim import CallSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
+_campaign_numbers = itertools.count(200)
 
 
 # What the in-process suites put into os.environ; a developer's shell may set them too.
@@ -108,3 +112,55 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     local = LocalStack(tmp_path_factory.mktemp("devstack")).start()
     yield local
     local.stop()
+
+
+class Marketer:
+    """The management API as the dashboard uses it, logged in as the demo admin."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        token = httpx.post(
+            f"{stack.url}/api/v1/auth/login",
+            json={"email": stack.info["admin_email"], "password": stack.info["admin_password"]},
+        ).json()["id_token"]
+        self.http = httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {token}"})
+        self.number_extra: dict[str, Any] = {}
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = self.http.post(path, json=body)
+        assert reply.status_code == 201, reply.text
+        return dict(reply.json())
+
+    def buyer(self, **body: Any) -> str:
+        return str(self.post("/api/v1/buyers", {"name": "Buyer", **body})["buyer"]["id"])
+
+    def target(self, buyer_id: str, destination: str, **body: Any) -> str:
+        body = {"name": destination, "buyer_id": buyer_id, "destination": destination, **body}
+        return str(self.post("/api/v1/targets", body)["target"]["id"])
+
+    def campaign(self, plan: list[str | dict[str, Any]], **body: Any) -> str:
+        """A campaign with its own tracking number; returns the number."""
+        entries = [{"target_id": p} if isinstance(p, str) else p for p in plan]
+        created = self.post("/api/v1/campaigns", {"name": "Campaign", "plan": entries, **body})
+        number = f"+1877555{next(_campaign_numbers):04d}"
+        attribution = {"campaign_id": created["campaign"]["id"], "source": "Google Ads"}
+        self.post("/api/v1/numbers", {"number": number, **attribution, **self.number_extra})
+        return number
+
+    def call(self, call_sid: str) -> dict[str, Any]:
+        reply = self.http.get(f"/api/v1/calls/{call_sid}")
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json()["call"])
+
+    def live_targets(self) -> dict[str, int]:
+        return dict(self.http.get("/api/v1/live").json()["targets"])
+
+
+@pytest.fixture(scope="module")
+def marketer(stack: LocalStack) -> Marketer:
+    return Marketer(stack)
+
+
+@pytest.fixture
+def cpaas(stack: LocalStack) -> Iterator[CallSimulator]:
+    with CallSimulator(stack.url, stack.info["twilio_auth_token"]) as simulator:
+        yield simulator

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import secrets
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,69 +14,16 @@ import boto3
 import httpx
 import pytest
 
-from tests.e2e.conftest import LocalStack
+from tests.e2e.conftest import LocalStack, Marketer
 from tests.support import call_params
 from tools.callsim import CallerScript, CallSimulator, Geo, PartyBehaviour
 
 pytestmark = pytest.mark.e2e
-_numbers = itertools.count(200)
 _callers = itertools.count(1000)
 
 
 def caller() -> str:
     return f"+1312555{next(_callers):04d}"
-
-
-class Marketer:
-    """The management API as the dashboard uses it, logged in as the demo admin."""
-
-    def __init__(self, stack: LocalStack) -> None:
-        token = httpx.post(
-            f"{stack.url}/api/v1/auth/login",
-            json={"email": stack.info["admin_email"], "password": stack.info["admin_password"]},
-        ).json()["id_token"]
-        self.http = httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {token}"})
-        self.number_extra: dict[str, Any] = {}
-
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        reply = self.http.post(path, json=body)
-        assert reply.status_code == 201, reply.text
-        return dict(reply.json())
-
-    def buyer(self, **body: Any) -> str:
-        return str(self.post("/api/v1/buyers", {"name": "Buyer", **body})["buyer"]["id"])
-
-    def target(self, buyer_id: str, destination: str, **body: Any) -> str:
-        body = {"name": destination, "buyer_id": buyer_id, "destination": destination, **body}
-        return str(self.post("/api/v1/targets", body)["target"]["id"])
-
-    def campaign(self, plan: list[str | dict[str, Any]], **body: Any) -> str:
-        """A campaign with its own tracking number; returns the number."""
-        entries = [{"target_id": p} if isinstance(p, str) else p for p in plan]
-        created = self.post("/api/v1/campaigns", {"name": "Campaign", "plan": entries, **body})
-        number = f"+1877555{next(_numbers):04d}"
-        attribution = {"campaign_id": created["campaign"]["id"], "source": "Google Ads"}
-        self.post("/api/v1/numbers", {"number": number, **attribution, **self.number_extra})
-        return number
-
-    def call(self, call_sid: str) -> dict[str, Any]:
-        reply = self.http.get(f"/api/v1/calls/{call_sid}")
-        assert reply.status_code == 200, reply.text
-        return dict(reply.json()["call"])
-
-    def live_targets(self) -> dict[str, int]:
-        return dict(self.http.get("/api/v1/live").json()["targets"])
-
-
-@pytest.fixture(scope="module")
-def marketer(stack: LocalStack) -> Marketer:
-    return Marketer(stack)
-
-
-@pytest.fixture
-def cpaas(stack: LocalStack) -> Iterator[CallSimulator]:
-    with CallSimulator(stack.url, stack.info["twilio_auth_token"]) as simulator:
-        yield simulator
 
 
 def answer(talk: float = 120, after: float = 2) -> PartyBehaviour:

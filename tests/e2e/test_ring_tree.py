@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from tests.bidders import BidderServer, destination_for
-from tests.e2e.conftest import LocalStack
-from tests.e2e.test_inbound_routing import Marketer, caller
+from tests.e2e.conftest import LocalStack, Marketer
+from tests.e2e.test_inbound_routing import caller
 from tools.callsim import CallSimulator, PartyBehaviour
 
 pytestmark = pytest.mark.e2e
@@ -20,17 +20,6 @@ pytestmark = pytest.mark.e2e
 def bidders() -> Iterator[BidderServer]:
     with BidderServer() as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def marketer(stack: LocalStack) -> Marketer:
-    return Marketer(stack)
-
-
-@pytest.fixture
-def cpaas(stack: LocalStack) -> Iterator[CallSimulator]:
-    with CallSimulator(stack.url, stack.info["twilio_auth_token"]) as simulator:
-        yield simulator
 
 
 def test_a_published_ping_holds_the_best_bid_and_the_call_reroutes_down_the_bids(
