@@ -10,10 +10,12 @@ from chalicelib.api import (
     catalog,
     meta,
     numbers,
+    pools,
     publishers,
     reports,
 )
 from chalicelib.config import get_settings
+from chalicelib.dni import routes as dni_routes
 from chalicelib.observability import http_middleware
 from chalicelib.rtb import routes as rtb_routes
 from chalicelib.store.tables import configure
@@ -34,8 +36,11 @@ for api_blueprint in (
     calls.bp,
     bids.bp,
     catalog.bp,
+    pools.bp,
     reports.bp,
 ):
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
 app.register_blueprint(rtb_routes.bp, url_prefix="/rtb/v1")
+app.register_blueprint(dni_routes.bp, url_prefix="/dni/v1")
+app.register_blueprint(dni_routes.script_bp)
 app.register_blueprint(sweep.bp)

@@ -76,6 +76,42 @@ def export_calls(principal: Principal) -> Response:
     return csv_response(rows, CSV_COLUMNS, "calls.csv")
 
 
+GOOGLE_ADS_COLUMNS = [
+    "Google Click ID", "Conversion Name", "Conversion Time", "Conversion Value",
+    "Conversion Currency",
+]  # fmt: skip
+
+
+@bp.route("/calls/google-ads-conversions", methods=["GET"])
+@user_view(Role.AGENT)
+def google_ads_conversions(principal: Principal) -> Response:
+    """Converted calls that came from a Google Ads click (a DNI visitor's gclid), as the CSV
+    Google Ads' offline conversion import takes. Same filters as the call log, plus
+    `conversion_name` (default "Phone call") and `currency` (default USD)."""
+    query = dict(current_request().query_params or {})
+    name = query.get("conversion_name", "Phone call")
+    currency = query.get("currency", "USD")
+    if not 1 <= len(name) <= 100 or any(c in name for c in '\r\n,"'):
+        raise bad_query("conversion_name", "1 to 100 characters, no commas, quotes or newlines")
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise bad_query("currency", "an ISO 4217 code such as USD")
+    rows = (
+        {
+            "Google Click ID": gclid,
+            "Conversion Name": name,
+            "Conversion Time": call.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            "Conversion Value": f"{int(call.revenue_cents or 0) / 100:.2f}",
+            "Conversion Currency": currency,
+        }
+        for call in matching_calls(principal.account_id, {**query, "converted": "true"})
+        if (gclid := calls.tags_of(call).get("gclid"))
+    )
+    # Times are UTC; Google reads the time zone from this first line.
+    return csv_response(
+        rows, GOOGLE_ADS_COLUMNS, "google-ads-conversions.csv", preface="Parameters:TimeZone=+0000"
+    )
+
+
 @bp.route("/calls/{call_sid}", methods=["GET"])
 @user_view(Role.AGENT)
 def get_call(principal: Principal, call_sid: str) -> Response:

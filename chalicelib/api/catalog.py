@@ -10,7 +10,6 @@ from chalicelib.api import serializers
 from chalicelib.api.catalog_schemas import (
     BuyerBody,
     CampaignBody,
-    PoolBody,
     TargetBody,
     stored,
 )
@@ -19,8 +18,8 @@ from chalicelib.api.schemas import MASKED_SECRET
 from chalicelib.auth.roles import Principal, Role
 from chalicelib.requests import current_request
 from chalicelib.routing import tag_rule_to_dict
-from chalicelib.store import catalog, numbers, tenants
-from chalicelib.store.models import BuyerItem, CampaignItem, PoolItem, TargetItem
+from chalicelib.store import catalog
+from chalicelib.store.models import BuyerItem, CampaignItem, TargetItem
 
 bp = Blueprint(__name__)
 
@@ -218,60 +217,3 @@ def replace_target(principal: Principal, target_id: str) -> Response:
         )
     item = catalog.replace(item, body.name, **_target_fields(principal.account_id, body))
     return json_response({"target": _view(item) | {"buyer_id": item.buyer_id}})
-
-
-# --- pools -----------------------------------------------------------------------------------
-
-
-def _pool_view(item: PoolItem) -> dict[str, Any]:
-    return {
-        "id": item.pool_id,
-        "name": item.name,
-        "campaign_id": item.campaign_id,
-        "publisher_id": item.publisher_id,
-        "numbers": list(item.numbers),
-        "created_at": item.created_at.isoformat(),
-    }
-
-
-@bp.route("/pools", methods=["GET"])
-@user_view(Role.AGENT)
-def list_pools(principal: Principal) -> Response:
-    items = catalog.list_all(PoolItem, principal.account_id)
-    return json_response({"pools": [_pool_view(p) for p in items]})
-
-
-@bp.route("/pools", methods=["POST"])
-@user_view(Role.ADMIN)
-def create_pool(principal: Principal) -> Response:
-    body = parse_body(current_request(), PoolBody)
-    account_id = principal.account_id
-    if catalog.get(CampaignItem, account_id, body.campaign_id) is None:
-        raise _unknown("campaign_id", "campaign")
-    if body.publisher_id and tenants.get_publisher(account_id, body.publisher_id) is None:
-        raise _unknown("publisher_id", "publisher")
-    owned = {n.e164 for n in numbers.list_tracking_numbers(account_id)}
-    for index, number in enumerate(body.numbers):
-        if number not in owned:
-            raise _unknown(f"numbers.{index}", "tracking number")
-    item = catalog.create(
-        PoolItem,
-        account_id,
-        body.name,
-        campaign_id=body.campaign_id,
-        publisher_id=body.publisher_id,
-        numbers=list(body.numbers),
-    )
-    for number in body.numbers:
-        current = numbers.get_tracking_number(account_id, number)
-        numbers.assign(
-            account_id,
-            number,
-            numbers.Attribution(
-                body.campaign_id,
-                body.publisher_id,
-                current.source if current else None,
-                item.pool_id,
-            ),
-        )
-    return json_response({"pool": _pool_view(item)}, 201)

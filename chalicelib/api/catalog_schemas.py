@@ -333,11 +333,31 @@ class CampaignBody(Strict):
         return plan
 
 
+SourceKey = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_.-]+$")]
+
+
 class PoolBody(Strict):
     name: Name
     campaign_id: Annotated[str, Field(min_length=1, max_length=64)]
     publisher_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     numbers: list[E164] = Field(default_factory=list, max_length=1000)
+    # DNI: a visitor's number is held while its page sends heartbeats, plus this long.
+    idle_seconds: Annotated[int, Field(ge=60, le=86_400)] = 300
+    # Shown when every number is held (the session is marked overflow).
+    overflow_number: E164 | None = None
+    # A call shortly after a number was released is still the last visitor's.
+    attribution_grace_seconds: Annotated[int, Field(ge=0, le=86_400)] = 900
+    # Static numbers that win over the pool: utm_source value (lower case) or a click id
+    # name (gclid, fbclid, msclkid) → number, e.g. {"gclid": "+18005550199"}.
+    source_numbers: dict[SourceKey, E164] = Field(default_factory=dict, max_length=20)
+    # Prefer a number in the visitor's area code when the pool has one.
+    local_presence: bool = True
+
+    @model_validator(mode="after")
+    def _distinct_numbers(self) -> PoolBody:
+        if len(set(self.numbers)) != len(self.numbers):
+            raise ValueError("numbers must not repeat")
+        return self
 
 
 def stored(body: Strict, *, exclude: set[str] | None = None) -> dict[str, Any]:

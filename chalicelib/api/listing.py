@@ -113,9 +113,14 @@ def first_page(
     return page, None
 
 
-def csv_response(rows: Iterable[Mapping[str, Any]], columns: list[str], filename: str) -> Response:
-    """At most MAX_EXPORT_ROWS rows as a CSV attachment; keys outside `columns` are left out."""
+def csv_response(
+    rows: Iterable[Mapping[str, Any]], columns: list[str], filename: str, preface: str = ""
+) -> Response:
+    """At most MAX_EXPORT_ROWS rows as a CSV attachment; keys outside `columns` are left out.
+    `preface`: a line before the header (some importers read parameters from it)."""
     out = io.StringIO()
+    if preface:
+        out.write(preface + "\r\n")
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(islice(rows, MAX_EXPORT_ROWS))

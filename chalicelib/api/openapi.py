@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.api import catalog_schemas, schemas
+from chalicelib.dni.routes import SessionRequest
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -139,6 +140,7 @@ def document() -> dict[str, Any]:
             catalog_schemas.BuyerBody,
             catalog_schemas.TargetBody,
             catalog_schemas.PoolBody,
+            SessionRequest,
         )
     }
     for model in list(models.values()):
@@ -182,6 +184,12 @@ def document() -> dict[str, Any]:
                     "description": "publisher API key",
                 },
                 "twilioSignature": {"type": "apiKey", "in": "header", "name": "X-Twilio-Signature"},
+                "poolKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Pool-Key",
+                    "description": "a pool's public key (it only opens DNI sessions)",
+                },
             },
         },
         "paths": {
@@ -314,6 +322,55 @@ def document() -> dict[str, Any]:
                     status="201",
                 ),
             },
+            "/api/v1/pools/{pool_id}": {
+                "get": _op("One number pool", "numbers", params=[_path("pool_id")]),
+                "put": _op(
+                    "Replace a number pool (admin)",
+                    "numbers",
+                    body="PoolBody",
+                    params=[_path("pool_id")],
+                ),
+            },
+            "/api/v1/pools/{pool_id}/stats": {
+                "get": _op(
+                    "Pool utilization, overflow, arrivals, holds and the Erlang-B size",
+                    "numbers",
+                    params=[
+                        _path("pool_id"),
+                        _query("hours", "observation window, 1..744 (default 24)"),
+                        _query("target_overflow", "0.0001..0.5 (default 0.01)"),
+                    ],
+                ),
+            },
+            "/api/v1/calls/google-ads-conversions": {
+                "get": _op(
+                    "Converted calls with a gclid, as a Google Ads offline conversion CSV",
+                    "calls",
+                    params=[
+                        *CALL_FILTERS,
+                        _query("conversion_name", "default: Phone call"),
+                        _query("currency", "ISO 4217, default USD"),
+                    ],
+                ),
+            },
+            "/dni/v1/sessions": {
+                "post": _op(
+                    "A web visitor's tracking number (X-Pool-Key, or a publisher key and pool_id)",
+                    "dni",
+                    security="poolKey",
+                    body="SessionRequest",
+                ),
+            },
+            "/dni/v1/sessions/{session_id}/heartbeat": {
+                "post": _op(
+                    "Keep the visitor's number while the page is open (410: released)",
+                    "dni",
+                    security="poolKey",
+                    body="SessionRequest",
+                    params=[_path("session_id")],
+                ),
+            },
+            "/dni.js": {"get": _op("The DNI snippet for publishers' pages", "dni", security=None)},
             "/api/v1/numbers/available": {
                 "get": _op(
                     "Search numbers the CPaaS can sell (admin)",

@@ -62,3 +62,24 @@ def calls_by_day_pk(account_id: str, day: str) -> str:
 
 def day_of(moment: datetime) -> str:
     return moment.strftime("%Y%m%d")
+
+
+def pool_key_pk(public_key: str) -> str:
+    return f"POOLKEY#{public_key}"
+
+
+def pool_pk(account_id: str, pool_id: str) -> str:
+    """`ACCT#<a>#POOL#<p>`: a pool's number leases."""
+    return f"{account_pk(account_id)}#POOL#{pool_id}"
+
+
+def lease_sk(e164: str) -> str:
+    return f"LEASE#{e164}"
+
+
+def dni_session_pk(session_id: str) -> str:
+    return f"DNI#{session_id}"
+
+
+def pool_sessions_pk(account_id: str, pool_id: str) -> str:
+    return f"{pool_pk(account_id, pool_id)}#SESSIONS"

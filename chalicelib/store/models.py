@@ -205,8 +205,66 @@ class PoolItem(AppItem):
     campaign_id = UnicodeAttribute()
     publisher_id = UnicodeAttribute(null=True)
     numbers = ListAttribute(of=UnicodeAttribute, default=list)
+    # DNI: the public key pages use, idle limit, overflow and source numbers, grace.
+    public_key = UnicodeAttribute(null=True)
+    settings = JSONAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
+
+
+class PoolKeyItem(AppItem):
+    """`POOLKEY#<public key>` / `META`: entry point from a page's pool key to its pool."""
+
+    Meta = _AppMeta
+    account_id = UnicodeAttribute()
+    pool_id = UnicodeAttribute()
+
+
+class LeaseItem(AppItem):
+    """`ACCT#<a>#POOL#<p>` / `LEASE#<e164>`: who holds a pool number, until when.
+
+    Only conditional writes change `session_id`/`held_until`, so no two live sessions ever
+    hold one number. `attribution` is the holder's (kept after release, for the grace
+    period), so a call on the number is attributed with one read.
+    """
+
+    Meta = _AppMeta
+    number = UnicodeAttribute()
+    area_code = UnicodeAttribute(null=True)
+    session_id = UnicodeAttribute(null=True)
+    held_until = NumberAttribute(default=0)  # epoch seconds; in the past: free
+    attribution = JSONAttribute(null=True)
+    grace_seconds = NumberAttribute(default=0)  # calls this long after release still count
+
+
+class PoolSessions(GlobalSecondaryIndex["DniSessionItem"]):
+    """GSI1 `ACCT#<a>#POOL#<p>#SESSIONS` / `<created iso>#<session>`: a pool's sessions."""
+
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class DniSessionItem(AppItem):
+    """`DNI#<session>` / `META`: a web visitor's session; GSI1 `ACCT#a#POOL#p#SESSIONS`."""
+
+    Meta = _AppMeta
+    by_pool = PoolSessions()
+    account_id = UnicodeAttribute()
+    session_id = UnicodeAttribute()
+    visitor_id = UnicodeAttribute()
+    pool_id = UnicodeAttribute()
+    campaign_id = UnicodeAttribute()
+    publisher_id = UnicodeAttribute(null=True)
+    number = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute()  # pool | source | overflow
+    attribution = JSONAttribute()
+    created_at = UTCDateTimeAttribute()
+    last_seen_at = UTCDateTimeAttribute()
+    held_until = NumberAttribute(default=0)
 
 
 class CounterItem(AppItem):
@@ -334,4 +392,7 @@ ALL_MODELS: tuple[type[AppItem], ...] = (
     PixelJobItem,
     BidItem,
     HeldBidItem,
+    PoolKeyItem,
+    LeaseItem,
+    DniSessionItem,
 )

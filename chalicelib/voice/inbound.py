@@ -9,6 +9,7 @@ from pynamodb.exceptions import DoesNotExist
 from twilio.twiml.voice_response import VoiceResponse
 
 from chalicelib.clock import utcnow
+from chalicelib.dni.sessions import attribution_for_call
 from chalicelib.observability import bind_call, logger
 from chalicelib.phone import parse_e164
 from chalicelib.routing import CallFacts, route_call
@@ -41,6 +42,8 @@ def answer_inbound(form: dict[str, str]) -> VoiceResponse | str:
     bind_call(call_sid=params.call_sid, account_id=route.account_id)
     now = utcnow()
     tags = caller_tags(params)
+    if route.pool_id:
+        tags = {**_visitor_of(route.account_id, route.pool_id, params.to, now), **tags}
     new = calls.NewCall(
         call_sid=params.call_sid,
         account_id=route.account_id,
@@ -66,6 +69,15 @@ def answer_inbound(form: dict[str, str]) -> VoiceResponse | str:
     except Exception:  # noqa: BLE001 - the caller still gets the campaign's fallback
         logger.exception("routing failed; sending the call to the fallback")
         return _fallback_after_error(item)
+
+
+def _visitor_of(account_id: str, pool_id: str, number: str, now: datetime) -> dict[str, str]:
+    """The web visit a pool number's call comes from (DNI), as call tags; {} if unknown."""
+    try:
+        return attribution_for_call(account_id, pool_id, number, now) or {}
+    except Exception:  # noqa: BLE001 - attribution is worth less than answering the call
+        logger.exception("DNI attribution failed; the call is routed without it")
+        return {}
 
 
 def _fallback_after_error(item: CallItem) -> VoiceResponse | str:
