@@ -5,6 +5,12 @@ The bidder server runs in its own process (one asyncio server, `asyncio.sleep` p
 for the bidder's latency), so its work does not share the auction's interpreter or core.
 One unmeasured auction first opens the keep-alive connections and teaches the auction's
 latency memory (slowest bidders pinged first), as a warm Lambda would have.
+
+`--transport stock` runs every measurement (overhead, sequential, throughput) through httpx's
+own transport (`httpx.AsyncHTTPTransport`, httpcore's pool) instead of the RTB transport
+(`chalicelib.rtb.client.BidderTransport`), so the two can be compared run for run; the JSON
+then carries `"transport": "stock"`. The default (`--transport bidder`) is the service's own
+client and prints exactly the keys it always did.
 """
 
 from __future__ import annotations
@@ -25,7 +31,13 @@ from bench.harness import emit, machine, parser, percentile, summary
 from chalicelib.clock import utcnow
 from chalicelib.rtb.auction import AuctionResult, run_auction, settle
 from chalicelib.rtb.bidders import Bidder, PingContext
-from chalicelib.rtb.client import PingResult, new_client, ping
+from chalicelib.rtb.client import (
+    DEFAULT_MAX_CONNECTIONS,
+    KEEPALIVE_EXPIRY_S,
+    PingResult,
+    new_client,
+    ping,
+)
 
 BIDDERS = 50
 DEADLINE_MS = 2000
@@ -182,13 +194,31 @@ async def measure_throughput(
 
 
 def stock_httpx_client() -> httpx.AsyncClient:
-    """httpx's own transport (httpcore's pool) with the same policy, for comparison."""
+    """httpx's own transport (httpcore's pool) with the same policy, for comparison.
+
+    Configured for the job: HTTP/1.1 only, no retries, room for every bidder's connection
+    and as many kept alive (`DEFAULT_MAX_CONNECTIONS`, as the RTB transport), httpx's 5 s
+    keep-alive expiry (as the RTB transport).
+    """
     return httpx.AsyncClient(
+        transport=httpx.AsyncHTTPTransport(
+            http1=True,
+            http2=False,
+            retries=0,
+            trust_env=False,
+            limits=httpx.Limits(
+                max_connections=DEFAULT_MAX_CONNECTIONS,
+                max_keepalive_connections=DEFAULT_MAX_CONNECTIONS,
+                keepalive_expiry=KEEPALIVE_EXPIRY_S,
+            ),
+        ),
         follow_redirects=False,
         trust_env=False,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
         headers={"Accept-Encoding": "identity"},
     )
+
+
+TRANSPORTS = {"bidder": new_client, "stock": stock_httpx_client}
 
 
 def _share(missing: int, pings: int) -> float:
@@ -203,7 +233,8 @@ async def bench(port: int, args: Any) -> dict[str, Any]:
     fast_trees = [
         ring_tree(port, spread(*FAST_SPREAD_MS), rng, f"t{tree}") for tree in range(args.concurrent)
     ]
-    async with new_client() as client:
+    client_for = TRANSPORTS[args.transport]
+    async with client_for() as client:
         await run_auction(client, tree, CTX, deadline_ms=DEADLINE_MS)  # open the connections
         walls, overheads, overhead_missing = await measure_overhead(
             client, tree, slowest, args.auctions
@@ -214,7 +245,7 @@ async def bench(port: int, args: Any) -> dict[str, Any]:
         async with stock_httpx_client() as client:
             await run_auction(client, tree, CTX, deadline_ms=DEADLINE_MS)
             stock = await measure_overhead(client, tree, slowest, args.stock_httpx)
-    async with new_client() as client:
+    async with client_for() as client:
         await measure_throughput(client, fast_trees[: args.light], 1)  # open the connections
         light_per_s, _, light_missing, light_pings = await measure_throughput(
             client, fast_trees[: args.light], args.rounds
@@ -253,6 +284,8 @@ async def bench(port: int, args: Any) -> dict[str, Any]:
         "light_answered_share": _share(light_missing, light_pings),
         **machine(),
     }
+    if args.transport != "bidder":
+        result["transport"] = args.transport
     if args.stock_httpx:
         _, stock_overheads, stock_missing = stock
         result |= {
@@ -273,6 +306,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--light", type=int, default=10, help="auctions at once, below saturation")
     p.add_argument(
         "--stock-httpx", type=int, default=3, help="auctions through httpx's own pool (0: none)"
+    )
+    p.add_argument(
+        "--transport",
+        choices=sorted(TRANSPORTS),
+        default="bidder",
+        help="client for every measurement: the RTB transport (bidder) or httpx's own (stock)",
     )
     args = p.parse_args(argv)
     # The bidders live on loopback, which outbound refuses unless told this is local.

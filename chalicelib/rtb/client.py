@@ -113,10 +113,12 @@ def _default_ssl_context() -> ssl.SSLContext:
 class BidderTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 for pings, with a keep-alive pool whose every operation is O(1).
 
-    httpcore's pool (httpx's default transport, 1.0.x) rescans every connection, and for each
-    idle one every connection again, whenever a request starts or ends: 50 pings in flight
-    cost it hundreds of ms of CPU, enough to push answers that arrived in time past the
-    deadline. Here each (scheme, address, port, TLS name) keeps a stack of idle connections,
+    httpcore's pool (httpx's default transport; 1.0.9 is the newest release) hands one idle
+    connection to every request that arrives before the first marks it busy, so a burst of
+    pings piles onto one connection, all but one fail and requeue, and each retry rescans
+    the pool (encode/httpcore#822, #1111): with 50 pings the slow bidders' requests leave
+    0.5-1.3 s late and the auction runs out its deadline (measured: overhead p99 ≈540 ms
+    against ≈9 ms here; bench.rtb --transport stock). Here each (scheme, address, port, TLS name) keeps a stack of idle connections,
     so a connection is only reused for the same pinned address and the same verified name.
     At `max_connections` a request waits for a connection to its address to come back, or
     for the slot of a connection that is closed (an idle one is closed to make room).
