@@ -118,8 +118,9 @@ class BidderTransport(httpx.AsyncBaseTransport):
     pings piles onto one connection, all but one fail and requeue, and each retry rescans
     the pool (encode/httpcore#822, #1111): with 50 pings the slow bidders' requests leave
     0.5-1.3 s late and the auction runs out its deadline (measured: overhead p99 ≈540 ms
-    against ≈9 ms here; bench.rtb --transport stock). Here each (scheme, address, port, TLS name) keeps a stack of idle connections,
-    so a connection is only reused for the same pinned address and the same verified name.
+    against ≈9 ms here; bench.rtb --transport stock). Here each (scheme, address, port, TLS
+    name) keeps a stack of idle connections, so a connection is only reused for the same
+    pinned address and the same verified name.
     At `max_connections` a request waits for a connection to its address to come back, or
     for the slot of a connection that is closed (an idle one is closed to make room).
 
