@@ -5,7 +5,9 @@
 (() => {
   'use strict';
   if (window.ppcDni) return;
-  const dni = { status: 'pending', session: null, error: null, beating: false, ready: Promise.resolve() };
+  // For debugging and tests: status 'pending' | 'swapped' | 'failed', the session, heartbeat().
+  const dni = { status: 'pending', session: null, error: null, beating: false };
+  dni.ready = Promise.resolve();
   window.ppcDni = dni;
   const fail = (e) => { dni.error = String((e && e.message) || e); };
   try {
@@ -36,8 +38,8 @@
     const save = () => {
       const raw = JSON.stringify(rec);
       try { localStorage.setItem(name, raw); } catch (e) {
-        document.cookie = name + '=' + encodeURIComponent(raw) + ';path=/;max-age=31536000;SameSite=Lax' +
-          (location.protocol === 'https:' ? ';Secure' : '');
+        document.cookie = name + '=' + encodeURIComponent(raw) + ';path=/;max-age=31536000' +
+          ';SameSite=Lax' + (location.protocol === 'https:' ? ';Secure' : '');
       }
     };
 
@@ -47,26 +49,30 @@
       try {
         const r = await fetch(api + path, {
           method: 'POST', mode: 'cors', credentials: 'omit', cache: 'no-store', signal: ctl.signal,
-          headers: { 'Content-Type': 'application/json', 'X-Pool-Key': key }, body: JSON.stringify(body),
+          headers: { 'Content-Type': 'application/json', 'X-Pool-Key': key },
+          body: JSON.stringify(body),
         });
         return { status: r.status, data: (await r.json().catch(() => null)) || {} };
       } finally { clearTimeout(timer); }
     };
-    const external = (url) => { try { return new URL(url).origin !== location.origin; } catch (e) { return false; } };
+    const external = (url) => {
+      try { return new URL(url).origin !== location.origin; } catch (e) { return false; }
+    };
+    const PARAMS = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content',
+      'gclid', 'fbclid', 'msclkid'];
     const sessionBody = () => {
       const q = new URLSearchParams(location.search);
       const touch = {};
-      for (const p of ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'gclid', 'fbclid', 'msclkid']) {
-        if (q.get(p)) touch[p] = q.get(p);
-      }
+      for (const p of PARAMS) if (q.get(p)) touch[p] = q.get(p);
       const ref = document.referrer;
       if (ref && external(ref)) touch.referrer = ref;
       // The landing page's attribution holds for the visit's later pages.
       if (Object.keys(touch).length || !rec.first) rec.first = touch;
       const body = Object.assign({ page_url: location.href }, rec.first);
       const tags = {};
-      for (const a of Array.from(me.attributes).filter((x) => x.name.startsWith('data-tag-')).slice(0, 20)) {
-        tags[a.name.slice(9)] = a.value;
+      for (const a of Array.from(me.attributes)) {
+        const tag = a.name.startsWith('data-tag-') && a.name.slice(9);
+        if (tag && Object.keys(tags).length < 20) tags[tag] = a.value;
       }
       if (Object.keys(tags).length) body.tags = tags;
       if (rec.visitor_id) body.visitor_id = rec.visitor_id;
@@ -83,7 +89,9 @@
       if (!/^\+\d{8,15}$/.test(d.number) || !d.session_id) throw new Error('bad session answer');
       idleMs = (Number(d.idle_seconds) || 300) * 1000;
       beatMs = Math.max(5, Number(d.heartbeat_seconds) || 60) * 1000;
-      Object.assign(rec, { visitor_id: d.visitor_id || rec.visitor_id, session_id: d.session_id, until: Date.now() + idleMs });
+      rec.visitor_id = d.visitor_id || rec.visitor_id;
+      rec.session_id = d.session_id;
+      rec.until = Date.now() + idleMs;
       save();
       dni.session = shown = d;
       seen.add(core(digits(d.number)));
@@ -99,9 +107,12 @@
       const alts = Array.from(seen).map((c) => '(?:\\+?1' + SEP + ')?\\(?' + c.split('').join(SEP));
       const known = alts.length && new RegExp('(^|\\D)(' + alts.join('|') + ')(?!\\d)', 'g');
       const texts = (el, re, each) => {
-        if (el.nodeType !== 3 && (el.nodeType !== 1 || SKIP.test(el.nodeName))) return;
-        const w = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
-        for (let n = el.nodeType === 3 ? el : w.nextNode(); n; n = el.nodeType === 3 ? null : w.nextNode()) {
+        const list = el.nodeType === 3 ? [el] : [];
+        if (el.nodeType === 1 && !SKIP.test(el.nodeName)) {
+          const w = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+          while (w.nextNode()) list.push(w.currentNode);
+        }
+        for (const n of list) {
           if (SKIP.test(n.parentNode.nodeName)) continue;
           const v = n.data.replace(re, each);
           if (v !== n.data) n.data = v;
@@ -109,7 +120,8 @@
       };
       if (known) texts(root, known, (m, pre, num) => pre + (recast(num, d) || num));
       if (root.nodeType !== 1) return;
-      const all = (sel) => (root.matches(sel) ? [root] : []).concat(Array.from(root.querySelectorAll(sel)));
+      const all = (sel) =>
+        (root.matches(sel) ? [root] : []).concat(Array.from(root.querySelectorAll(sel)));
       for (const el of all(cls)) {
         let hit = false;
         texts(el, ANY, (m) => {
@@ -125,7 +137,9 @@
       }
       for (const a of all('a[href^="tel:" i]')) {
         const href = a.getAttribute('href');
-        if (!a.dataset.ppcTel && !a.closest(cls) && !seen.has(core(digits(href.split(/[;?]/)[0])))) continue;
+        const dialled = core(digits(href.split(/[;?]/)[0])); // without ;ext= or ?params
+        const ours = a.dataset.ppcTel || a.closest(cls) || seen.has(dialled);
+        if (!ours) continue;
         if (!a.dataset.ppcTel) a.dataset.ppcTel = href;
         const next = shown ? 'tel:' + shown.number : a.dataset.ppcTel;
         if (next !== href) a.setAttribute('href', next);
@@ -159,7 +173,9 @@
     const schedule = () => {
       clearTimeout(timer);
       timer = 0;
-      if (document.visibilityState !== 'hidden' && (rec.session_id || renew)) timer = setTimeout(tick, beatMs);
+      if (document.visibilityState !== 'hidden' && (rec.session_id || renew)) {
+        timer = setTimeout(tick, beatMs);
+      }
       dni.beating = Boolean(timer);
     };
     const tick = async () => {
@@ -184,7 +200,9 @@
     dni.ready = Promise.all([start(), parsed]).then(() => {
       apply(document.body);
       new MutationObserver((list) => {
-        try { for (const m of list) for (const n of m.addedNodes) if (n.isConnected) apply(n); } catch (e) { fail(e); }
+        try {
+          for (const m of list) for (const n of m.addedNodes) if (n.isConnected) apply(n);
+        } catch (e) { fail(e); }
       }).observe(document.body, { childList: true, subtree: true });
       lastBeat = Date.now();
       dni.status = 'swapped';
