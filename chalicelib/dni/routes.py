@@ -20,6 +20,7 @@ from chalicelib.store import keys
 from chalicelib.store.api_keys import authenticate_key
 from chalicelib.store.cache import TTLCache
 from chalicelib.store.models import PoolItem
+from chalicelib.voice.config import load_campaign
 
 bp = Blueprint(__name__)
 script_bp = Blueprint(f"{__name__}.script")
@@ -135,6 +136,10 @@ def create_session() -> Response:
     request = current_request()
     body = _body(request)
     pool = _pool_for(request, body.pool_id)
+    campaign = load_campaign(pool.account_id, pool.campaign_id)
+    if campaign is None or not campaign.active:
+        # The page keeps its own number; calls to it still reach the campaign's fallback.
+        raise ApiError(409, "campaign_paused", "the pool's campaign is not taking calls")
     now = utcnow()
     assignment = sessions.start_session(pool, body.visit(), now)
     return json_response(assignment.view(now))

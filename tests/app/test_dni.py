@@ -255,6 +255,16 @@ def test_bad_requests_get_clear_errors(setup: Setup) -> None:
     assert no_key.status_code == 401
 
 
+def test_a_paused_campaign_hands_out_no_numbers(setup: Setup) -> None:
+    dni = Dni(setup, size=1)
+    path = f"/api/v1/campaigns/{dni.campaign_id}"
+    campaign = api(setup.client, "GET", path, setup.token).json_body["campaign"]
+    body = {k: v for k, v in campaign.items() if k not in {"id", "created_at", "updated_at"}}
+    paused = api(setup.client, "PUT", path, setup.token, {**body, "status": "paused"})
+    assert paused.status_code == 200, paused.body
+    assert dni.session(status=409)["error"] == "campaign_paused"
+
+
 def test_the_snippet_is_served_as_javascript(client: Client) -> None:
     reply = client.http.get("/dni.js")
     assert reply.status_code == 200
