@@ -15,8 +15,8 @@ from chalicelib.clock import utcnow
 from chalicelib.config import get_settings
 from chalicelib.dni import sessions
 from chalicelib.requests import current_request
+from chalicelib.store import catalog
 from chalicelib.store import dni as store
-from chalicelib.store import keys
 from chalicelib.store.api_keys import authenticate_key
 from chalicelib.store.cache import TTLCache
 from chalicelib.store.models import PoolItem
@@ -114,10 +114,7 @@ def _pool_for(request: Request, pool_id: str | None) -> PoolItem:
         raise ApiError(
             400, "validation_error", "request has invalid fields", {"pool_id": "required"}
         )
-    try:
-        pool = PoolItem.get(keys.account_pk(principal.account_id), f"POOL#{pool_id}")
-    except PoolItem.DoesNotExist:
-        pool = None
+    pool = catalog.get(PoolItem, principal.account_id, pool_id)
     if pool is None or pool.publisher_id not in (None, principal.publisher_id):
         raise ApiError(404, "not_found", "pool not found")
     return pool

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, cast, get_args
 
 import phonenumbers
 
@@ -145,7 +145,8 @@ def start_session(pool: PoolItem, visit: Visit, at: datetime) -> Assignment:
     visitor_id = visit.visitor_id or keys.new_id("vis")
     session_id = keys.new_id("dns")
     attribution = attribution_of(visit, session_id, visitor_id)
-    number, kind, held = source_number(settings, visit), "source", 0
+    kind: Kind = "source"
+    number, held = source_number(settings, visit), 0
     if number is None:
         number, kind = settings.get("overflow_number"), "overflow"
         candidates = free_in_order(
@@ -181,7 +182,13 @@ def start_session(pool: PoolItem, visit: Visit, at: datetime) -> Assignment:
             held_until=held,
         )
     )
-    return Assignment(session_id, visitor_id, number, kind, held, idle)  # type: ignore[arg-type]
+    return Assignment(session_id, visitor_id, number, kind, held, idle)
+
+
+def _kind_of(item: DniSessionItem) -> Kind:
+    if item.kind not in get_args(Kind):
+        raise ValueError(f"session {item.session_id} has unknown kind {item.kind!r}")
+    return cast(Kind, item.kind)
 
 
 def _session_in(pool: PoolItem, session_id: str) -> DniSessionItem:
@@ -197,7 +204,7 @@ def _resume(pool: PoolItem, session_id: str, at: datetime, held_until: int) -> A
         item = _session_in(pool, session_id)
     except SessionUnknown:
         return None
-    kind: Kind = item.kind  # type: ignore[assignment]
+    kind = _kind_of(item)
     idle = int(pool_settings(pool)["idle_seconds"])
     if kind == "overflow":
         return None  # a pool number may be free by now
@@ -217,7 +224,7 @@ def heartbeat(pool: PoolItem, session_id: str, at: datetime) -> Assignment:
     item = _session_in(pool, session_id)
     idle = int(pool_settings(pool)["idle_seconds"])
     held_until = int(at.timestamp()) + idle
-    kind: Kind = item.kind  # type: ignore[assignment]
+    kind = _kind_of(item)
     if kind == "pool":
         now = int(at.timestamp())
         number = item.number or ""

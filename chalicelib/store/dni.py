@@ -14,7 +14,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from chalicelib.store import keys
+from chalicelib.store import catalog, keys
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import DniSessionItem, LeaseItem, PoolItem, PoolKeyItem
 
@@ -49,9 +49,9 @@ def pool_for_key(public_key: str) -> PoolItem | None:
     """The pool a page's public key names (two GetItems), or None."""
     try:
         entry = PoolKeyItem.get(keys.pool_key_pk(public_key), keys.META)
-        return PoolItem.get(keys.account_pk(entry.account_id), f"POOL#{entry.pool_id}")
     except DoesNotExist:
         return None
+    return catalog.get(PoolItem, entry.account_id, entry.pool_id)
 
 
 def publish_key(pool: PoolItem, public_key: str) -> None:
