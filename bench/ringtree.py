@@ -10,12 +10,10 @@ DynamoDB time minus the auction), with the static campaign's call as the baselin
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-import os
 from typing import Any
 
 from bench.harness import InProcessApp, machine, main_in_process, summary, time_calls
-from bench.rtb import serve_bidders
+from bench.rtb import bidder_server
 from bench.webhook import inbound_params
 
 ACCOUNT = "acc_bench_rtb"
@@ -72,20 +70,10 @@ def build_campaigns(port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ["OUTBOUND_ALLOW_PRIVATE"] = "true"  # the bidders live on loopback
-    context = multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    server = context.Process(target=serve_bidders, args=(send,), daemon=True)
-    server.start()
-    try:
-        if not receive.poll(30):
-            raise RuntimeError("the bidder server did not start")
-        port = int(receive.recv())
+    with bidder_server() as port:
         return main_in_process(
             __doc__ or "", lambda app, calls, warmup: run(app, port, calls, warmup), argv, 200
         )
-    finally:
-        server.terminate()
 
 
 def run(app: InProcessApp, port: int, calls: int, warmup: int) -> dict[str, Any]:

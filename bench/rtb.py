@@ -21,7 +21,8 @@ import multiprocessing
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -100,6 +101,25 @@ async def _serve_bidders(ready: Connection) -> None:
 
 def serve_bidders(ready: Connection) -> None:
     asyncio.run(_serve_bidders(ready))
+
+
+@contextmanager
+def bidder_server() -> Iterator[int]:
+    """The scripted bidders in their own process, on a loopback port (yielded); the process
+    is stopped by its pid on the way out."""
+    # The bidders live on loopback, which outbound refuses unless told this is local.
+    os.environ["OUTBOUND_ALLOW_PRIVATE"] = "true"
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    server = context.Process(target=serve_bidders, args=(send,), daemon=True)
+    server.start()
+    try:
+        if not receive.poll(30):
+            raise RuntimeError("the bidder server did not start")
+        yield int(receive.recv())
+    finally:
+        server.terminate()
+        server.join(5)
 
 
 # --- the auctions --------------------------------------------------------------------------
@@ -314,20 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         help="client for every measurement: the RTB transport (bidder) or httpx's own (stock)",
     )
     args = p.parse_args(argv)
-    # The bidders live on loopback, which outbound refuses unless told this is local.
-    os.environ["OUTBOUND_ALLOW_PRIVATE"] = "true"
-    context = multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    server = context.Process(target=serve_bidders, args=(send,), daemon=True)
-    server.start()
-    try:
-        if not receive.poll(30):
-            raise RuntimeError("the bidder server did not start")
-        port = int(receive.recv())
+    with bidder_server() as port:
         result = asyncio.run(bench(port, args))
-    finally:
-        server.terminate()
-        server.join(5)
     emit(result, args.json)
     return 0
 
