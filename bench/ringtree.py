@@ -72,7 +72,7 @@ def build_campaigns(port: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     with bidder_server() as port:
         return main_in_process(
-            __doc__ or "", lambda app, calls, warmup: run(app, port, calls, warmup), argv, 200
+            __doc__ or "", lambda app, calls, warmup: run(app, port, calls, warmup), argv, 100
         )
 
 
