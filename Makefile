@@ -1,5 +1,6 @@
 # One-command entry points. Both set everything up on a fresh machine first.
-#   make run   - start the local stack (moto server + chalice local on 127.0.0.1:8000)
+#   make run   - start the local stack (moto server + chalice local on 127.0.0.1:8000,
+#                the dashboard on 127.0.0.1:8001)
 #   make test  - lint, type-check and run the whole test suite
 
 SHELL := /bin/bash
@@ -8,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup system-deps bench clean
+.PHONY: run test lint setup system-deps dashboard bench clean
 
 setup: system-deps $(STAMP)
 
@@ -26,11 +27,14 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
+test: lint dashboard
 	$(PY) -m pytest
 
-run: setup
-	$(PY) -m tools.devstack
+run: setup dashboard
+	$(PY) -m tools.devstack --demo-traffic
+
+dashboard: setup
+	$(PY) dashboard/build.py
 
 bench: setup
 	$(PY) -m bench.webhook

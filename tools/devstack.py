@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import io
 import json
 import os
@@ -23,8 +24,10 @@ import threading
 import time
 import urllib.request
 from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import boto3
 
@@ -228,6 +231,200 @@ def seed(env: dict[str, str], local: LocalSecrets) -> None:
         )
 
 
+# --- dashboard: the static bundle and the API on one origin ------------------------------
+
+DASHBOARD_DIST = ROOT / "dashboard" / "dist"
+# What CloudFront sends to API Gateway in AWS; everything else is the static bundle.
+PROXIED_PREFIXES = ("/api/", "/dni/", "/dni.js", "/rtb/", "/openapi.json", "/health")
+HOP_BY_HOP = {
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+    "trailers", "transfer-encoding", "upgrade", "host",
+}  # fmt: skip
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".json": "application/json",
+}
+
+
+class DashboardHandler(BaseHTTPRequestHandler):
+    """Serves `dashboard/dist/` and passes the API's paths to `chalice local` unchanged."""
+
+    dist: ClassVar[Path] = DASHBOARD_DIST
+    api_host: ClassVar[str] = "127.0.0.1"
+    api_port: ClassVar[int] = 8000
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        path = urlsplit(self.path).path
+        if path.startswith(PROXIED_PREFIXES):
+            self._proxy()
+        elif self.command in {"GET", "HEAD"}:
+            self._static(path)
+        else:
+            self._send(405, b"method not allowed", "text/plain")
+
+    def _static(self, path: str) -> None:
+        relative = "index.html" if path in {"", "/"} else path.lstrip("/")
+        root = self.dist.resolve()
+        file = (root / relative).resolve()
+        if not file.is_relative_to(root) or not file.is_file():
+            self._send(404, b"not found", "text/plain")
+            return
+        # Hashed assets never change; index.html names the current ones, so it is revalidated.
+        cache = "no-cache" if file.name == "index.html" else "public, max-age=31536000, immutable"
+        kind = CONTENT_TYPES.get(file.suffix, "application/octet-stream")
+        self._send(200, file.read_bytes(), kind, {"Cache-Control": cache})
+
+    def _send(
+        self, status: int, body: bytes, kind: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _proxy(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        upstream = http.client.HTTPConnection(self.api_host, self.api_port, timeout=120)
+        try:
+            upstream.request(self.command, self.path, body=body, headers=headers)
+            reply = upstream.getresponse()
+            self.send_response(reply.status, reply.reason)
+            length_known = reply.getheader("Content-Length") is not None
+            for name, value in reply.getheaders():
+                # send_response wrote this server's own Server and Date already.
+                if name.lower() not in HOP_BY_HOP | {"server", "date"}:
+                    self.send_header(name, value)
+            no_body = self.command == "HEAD" or reply.status in {204, 304}
+            if not length_known and not no_body:
+                self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            while not no_body and (chunk := reply.read1(65536)):
+                self.wfile.write(chunk if length_known else b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            if not length_known and not no_body:
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError as err:
+            self._send(502, f"the API is unreachable: {err}".encode(), "text/plain")
+        finally:
+            upstream.close()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # chalice local logs the API requests; static files are not worth a line
+
+
+def start_dashboard(host: str, port: int, api_port: int) -> ThreadingHTTPServer:
+    """The dashboard's origin on a loopback port (0: a free one), in a daemon thread."""
+    if not (DASHBOARD_DIST / "index.html").exists():
+        # `make run` builds it first; a bare `python -m tools.devstack` builds it here.
+        subprocess.run([sys.executable, str(ROOT / "dashboard" / "build.py")], check=True)
+    handler = type(
+        "BoundDashboardHandler", (DashboardHandler,), {"api_host": host, "api_port": api_port}
+    )
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="dashboard", daemon=True).start()
+    return server
+
+
+# --- demo traffic (make run) -----------------------------------------------------------------
+
+DEMO_CAMPAIGN = "Demo: Medicare leads"
+# Numbers of their own, so the documented demo number keeps answering with its greeting.
+DEMO_TRAFFIC_NUMBERS = {"+18005550111": "Google Ads", "+18005550112": "Facebook"}
+
+
+def seed_demo_traffic(api_url: str, local: LocalSecrets) -> int:
+    """A buyer, two targets, a campaign on two numbers, and today's simulated calls (once a
+    day), placed through the call simulator against the running API; returns calls placed."""
+    import httpx
+
+    from tools.callsim import CallSimulator, PartyBehaviour
+
+    login = {"email": local.admin_email, "password": local.admin_password}
+    token = httpx.post(f"{api_url}/api/v1/auth/login", json=login).json()["id_token"]
+    with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {token}"}) as api:
+        names = {c["name"] for c in api.get("/api/v1/campaigns").json()["campaigns"]}
+        if DEMO_CAMPAIGN not in names:
+            buyer = api.post("/api/v1/buyers", json={"name": "Demo buyer: Acme Insurance"})
+            buyer_id = buyer.json()["buyer"]["id"]
+            targets = [
+                api.post(
+                    "/api/v1/targets",
+                    json={"name": name, "buyer_id": buyer_id, "destination": destination},
+                ).json()["target"]["id"]
+                for name, destination in (
+                    ("Acme sales floor", "+14155550181"),
+                    ("Acme overflow", "+14155550182"),
+                )
+            ]
+            campaign = api.post(
+                "/api/v1/campaigns",
+                json={
+                    "name": DEMO_CAMPAIGN,
+                    "plan": [{"target_id": t} for t in targets],
+                    "revenue_cents": 4500,
+                    "payout_cents": 3000,
+                    "conversion": {"kind": "duration", "buffer_seconds": 60},
+                },
+            ).json()["campaign"]["id"]
+            for number, source in DEMO_TRAFFIC_NUMBERS.items():
+                body = {"number": number, "campaign_id": campaign, "source": source}
+                api.post("/api/v1/numbers", json=body).raise_for_status()
+        today = api.get("/api/v1/reports/summary", params={"group_by": "source"}).json()
+        if any(g["key"] in DEMO_TRAFFIC_NUMBERS.values() for g in today["groups"]):
+            return 0
+    talks = [(180, "Google Ads"), (45, "Google Ads"), (240, "Facebook"), (0, "Google Ads")]
+    talks += [(95, "Facebook"), (30, "Facebook")]
+    by_source = {source: number for number, source in DEMO_TRAFFIC_NUMBERS.items()}
+    with CallSimulator(api_url, local.twilio_auth_token) as cpaas:
+        for n, (talk, source) in enumerate(talks):
+            party = PartyBehaviour.answer(after=2, talk=talk) if talk else PartyBehaviour.busy()
+            cpaas.place_call(f"+1312555{n + 7100:04d}", by_source[source], default_party=party)
+    return len(talks)
+
+
+def _seed_demo_traffic_quietly(api_url: str, local: LocalSecrets) -> None:
+    try:
+        placed = seed_demo_traffic(api_url, local)
+    except Exception as err:  # noqa: BLE001 - demo data is a nicety; the stack runs without it
+        print(f"devstack: demo traffic skipped ({type(err).__name__}: {err})", file=sys.stderr)
+        return
+    if placed:
+        print(f"devstack: placed {placed} demo calls (see the dashboard's overview)", flush=True)
+
+
 # --- process management --------------------------------------------------------------------
 
 
@@ -268,16 +465,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("API_PORT", "8000")))
     parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", "5100")))
+    parser.add_argument(
+        "--dashboard-port", type=int, default=int(os.environ.get("DASHBOARD_PORT", "8001"))
+    )
     parser.add_argument("--state-dir", type=Path, default=ROOT / ".local")
+    parser.add_argument(
+        "--demo-traffic",
+        action="store_true",
+        help="seed a demo campaign and place today's demo calls (make run does)",
+    )
     parser.add_argument("--snapshot-every", type=float, default=5.0)
     args = parser.parse_args(argv)
 
     wanted = [args.api_port] + ([] if os.environ.get("AWS_ENDPOINT_URL") else [args.moto_port])
+    wanted += [args.dashboard_port] if args.dashboard_port else []
     busy = [port for port in wanted if not _port_free(args.host, port)]
     if busy:
         print(
             f"devstack: port(s) {busy} on {args.host} are in use; stop what holds them or "
-            "choose others with --api-port/--moto-port (or API_PORT/MOTO_PORT)",
+            "choose others with --api-port/--moto-port/--dashboard-port "
+            "(or API_PORT/MOTO_PORT/DASHBOARD_PORT)",
             file=sys.stderr,
         )
         return 1
@@ -339,9 +546,15 @@ def _serve(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     api_url = f"http://{args.host}:{args.api_port}"
+    dashboard = start_dashboard(args.host, args.dashboard_port, args.api_port)
+    dashboard_url = f"http://{args.host}:{dashboard.server_address[1]}"
     try:
         wait_http(f"{api_url}/health", 60)
-        _announce(api_url, endpoint, env, local)
+        _announce(api_url, dashboard_url, endpoint, env, local)
+        if args.demo_traffic:
+            threading.Thread(
+                target=_seed_demo_traffic_quietly, args=(api_url, local), daemon=True
+            ).start()
         last_save = time.monotonic()
         while not stopping.is_set() and api.poll() is None:
             stopping.wait(0.5)
@@ -349,6 +562,8 @@ def _serve(
                 save_snapshot(snapshot)
                 last_save = time.monotonic()
     finally:
+        dashboard.shutdown()
+        dashboard.server_close()
         if api.poll() is None:
             api.terminate()
             try:
@@ -359,10 +574,13 @@ def _serve(
     return 0 if stopping.is_set() else (api.returncode or 1)
 
 
-def _announce(api_url: str, endpoint: str, env: dict[str, str], local: LocalSecrets) -> None:
+def _announce(
+    api_url: str, dashboard_url: str, endpoint: str, env: dict[str, str], local: LocalSecrets
+) -> None:
     print(
         f"""
 Local stack is up.
+  Dashboard:      {dashboard_url}   (log in as the demo admin below)
   API:            {api_url}   (OpenAPI: {api_url}/openapi.json)
   AWS endpoint:   {endpoint}   (DynamoDB, Cognito, SSM)
   Demo admin:     {local.admin_email} / {local.admin_password}
@@ -381,6 +599,7 @@ Place a simulated call to the demo tracking number:
     )
     ready = {
         "api_url": api_url,
+        "dashboard_url": dashboard_url,
         "aws_endpoint": endpoint,
         "env": env,
         "admin_email": local.admin_email,

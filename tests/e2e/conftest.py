@@ -64,6 +64,8 @@ class LocalStack:
                 str(self.api_port),
                 "--moto-port",
                 str(self.moto_port),
+                "--dashboard-port",
+                str(free_port()),
                 "--state-dir",
                 str(self.state_dir),
                 "--snapshot-every",

@@ -1,0 +1,412 @@
+"""The marketer dashboard in a real browser: Debian's headless Chromium, driven by Playwright,
+against the dashboard origin of the local stack (static bundle + the API proxied on the same
+origin). A marketer sets up a campaign from nothing, a simulated call arrives, and it shows in
+the call log, the CSV export and the overview; forms show the API's field errors; an agent
+sees no admin pages; sessions refresh, end on a 401 and on log out."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from tests.e2e.browser import chromium
+from tests.e2e.conftest import ROOT, LocalStack, Marketer
+from tools.callsim import CallSimulator, PartyBehaviour
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+BUYER = "Acme Insurance"
+TARGET = "Acme call center"
+CAMPAIGN = "Spring Medicare"
+TRACKING_NUMBER = "+18775550990"
+CALLER = "+13125550990"
+AGENT_EMAIL = "agent@demo.example.com"
+AGENT_PASSWORD = "Agent-password-1!"
+ADMIN_PAGES = ["Campaigns", "Buyers & targets", "Numbers", "Publishers", "Users"]
+AGENT_PAGES = ["Overview", "Call log", "Reports"]
+# Chromium's own console line for an HTTP error answer; the tests that provoke one expect it.
+HTTP_ERROR_LINE = re.compile(r"^Failed to load resource: the server responded with a status of")
+
+
+@dataclass
+class Tab:
+    """A page in its own browser context, with what its console and scripts reported."""
+
+    page: Page
+    console: list[tuple[str, str]] = field(default_factory=list)
+    checked: int = 0
+
+    def problems(self, allow_http_errors: bool = False) -> list[str]:
+        """Console errors and uncaught exceptions since the last call."""
+        new, self.checked = self.console[self.checked :], len(self.console)
+        return [
+            text
+            for kind, text in new
+            if kind in {"error", "pageerror"}
+            and not (allow_http_errors and HTTP_ERROR_LINE.match(text))
+        ]
+
+    def screenshot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+    def go(self, dashboard: str, route: str) -> None:
+        self.page.goto(f"{dashboard}/#/{route}")
+
+
+def open_tab(browser: Browser, url: str, width: int = 1280) -> Tab:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    tab = Tab(page)
+    page.on("console", lambda message: tab.console.append((message.type, message.text)))
+    page.on("pageerror", lambda error: tab.console.append(("pageerror", str(error))))
+    page.goto(url)
+    return tab
+
+
+def log_in(tab: Tab, email: str, password: str) -> None:
+    form = tab.page.get_by_role("form", name="Log in")
+    form.get_by_label("Email").fill(email)
+    form.get_by_label("Password").fill(password)
+    form.get_by_role("button", name="Log in").click()
+
+
+def nav_links(page: Page) -> list[str]:
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link").first).to_be_visible()
+    return [text.strip() for text in nav.get_by_role("link").all_inner_texts()]
+
+
+def metric(page: Page, key: str) -> Locator:
+    return page.locator(f"[data-metric={key}]")
+
+
+def dollars(text: str) -> float:
+    return float(text.replace("$", "").replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def dashboard(stack: LocalStack) -> str:
+    # The stack serves dashboard/dist/ as it is on disk: build it from the current sources.
+    subprocess.run([sys.executable, str(ROOT / "dashboard" / "build.py")], check=True)
+    return str(stack.info["dashboard_url"])
+
+
+@pytest.fixture(scope="module")
+def admin(browser: Browser, stack: LocalStack, dashboard: str) -> Iterator[Tab]:
+    tab = open_tab(browser, dashboard)
+    # The overview refreshes every 15 s for people; the test does not wait that long.
+    tab.page.evaluate("sessionStorage.setItem('ppc.refreshSeconds', '1')")
+    yield tab
+    tab.page.context.close()
+
+
+def test_log_in_shows_the_overview_and_every_admin_page(admin: Tab, stack: LocalStack) -> None:
+    page = admin.page
+    # Given the login page, When the password is wrong, Then the API's refusal is shown
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    log_in(admin, stack.info["admin_email"], "not-the-password")
+    expect(page.get_by_role("alert")).to_contain_text("email or password is not correct")
+    # When the demo admin logs in
+    log_in(admin, stack.info["admin_email"], stack.info["admin_password"])
+    # Then the overview shows today's totals and the navigation has the admin pages
+    expect(metric(page, "calls")).to_have_text(re.compile(r"^\d+$"))
+    assert page.locator("figure.chart svg").count() >= 1
+    assert set(AGENT_PAGES + ADMIN_PAGES) <= set(nav_links(page))
+    expect(page.locator("#who")).to_contain_text("admin")
+    admin.screenshot("overview-empty")
+    assert admin.problems(allow_http_errors=True) == []  # the refused login's 401 only
+
+
+def test_buyer_and_target_with_a_schedule_and_field_errors(
+    admin: Tab, dashboard: str, marketer: Marketer
+) -> None:
+    page = admin.page
+    admin.go(dashboard, "buyers")
+    buyer_form = page.get_by_role("form", name="New buyer")
+    # Given an empty buyer form, When it is sent, Then the browser-side check names the field
+    buyer_form.get_by_role("button", name="Create buyer").click()
+    expect(buyer_form.locator("[data-error-for=name]")).not_to_be_empty()
+    expect(buyer_form.get_by_label("Buyer name")).to_have_attribute("aria-invalid", "true")
+    # When the buyer is filled in, Then it is created
+    buyer_form.get_by_label("Buyer name").fill(BUYER)
+    buyer_form.get_by_label("Per day").fill("100")
+    buyer_form.get_by_role("button", name="Create buyer").click()
+    expect(page.get_by_role("table", name="Buyers")).to_contain_text(BUYER)
+
+    target_form = page.get_by_role("form", name="New target")
+    target_form.get_by_label("Buyer", exact=True).select_option(label=BUYER)
+    target_form.get_by_label("Target name").fill(TARGET)
+    # One digit short: the browser cannot tell, the API (libphonenumber) can
+    target_form.get_by_label("Destination (phone or SIP URI)").fill("+1 415 555 099")
+    target_form.get_by_label("Concurrency").fill("3")
+    target_form.get_by_label("Timezone").select_option("America/New_York")
+    for day in ("Saturday", "Sunday"):
+        target_form.get_by_label(day, exact=True).check()
+    for day in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"):
+        # Open all day, so the test's call is routed whenever it runs
+        target_form.get_by_label(f"{day} opens at").fill("00:00")
+        target_form.get_by_label(f"{day} closes at").fill("00:00")
+    target_form.get_by_label("States").fill("CA, IL tx")
+    target_form.get_by_role("button", name="Create target").click()
+    # Then the API's field error is shown next to the destination
+    destination_error = target_form.locator("[data-error-for=destination]")
+    expect(destination_error).not_to_be_empty()
+    expect(target_form.get_by_label("Destination (phone or SIP URI)")).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    admin.screenshot("target-field-error")
+    # When the destination is corrected, Then the target is created with its schedule
+    target_form.get_by_label("Destination (phone or SIP URI)").fill("(415) 555-0990")
+    target_form.get_by_role("button", name="Create target").click()
+    expect(page.get_by_role("table", name="Targets")).to_contain_text(TARGET)
+    expect(page.get_by_role("table", name="Targets")).to_contain_text("America/New_York")
+    admin.screenshot("buyers-and-targets")
+    stored = next(
+        t for t in marketer.http.get("/api/v1/targets").json()["targets"] if t["name"] == TARGET
+    )
+    assert stored["destination"] == "+14155550990"
+    assert stored["caps"]["concurrency"] == 3
+    assert stored["schedule"]["timezone"] == "America/New_York"
+    assert stored["schedule"]["days"]["sunday"] == [{"start": "00:00", "end": "24:00"}]
+    assert len(stored["schedule"]["days"]) == 7
+    assert stored["geo"]["states"] == ["CA", "IL", "TX"]
+    # The API's 400 is the only console line
+    assert sum(1 for _, text in admin.console[admin.checked :] if "status of 400" in text) == 1
+    assert admin.problems(allow_http_errors=True) == []
+
+
+def test_campaign_with_a_routing_plan_and_a_tracking_number(admin: Tab, dashboard: str) -> None:
+    page = admin.page
+    admin.go(dashboard, "campaigns")
+    form = page.get_by_role("form", name="New campaign")
+    form.get_by_label("Campaign name").fill(CAMPAIGN)
+    form.get_by_label("Revenue per converted call ($)").fill("40")
+    form.get_by_label("Payout per converted call ($)").fill("25")
+    form.get_by_label("Conversion after (seconds connected)").fill("30")
+    form.get_by_label(f"Use {TARGET}").check()
+    form.get_by_label(f"Priority of {TARGET}").fill("1")
+    form.get_by_role("button", name="Create campaign").click()
+    campaigns = page.get_by_role("table", name="Campaigns")
+    row = campaigns.get_by_role("row").filter(has_text=CAMPAIGN)
+    expect(row).to_contain_text(TARGET)
+    expect(row).to_contain_text("active")
+    # Disable and enable again
+    row.get_by_role("button", name=f"Pause {CAMPAIGN}").click()
+    expect(row).to_contain_text("paused")
+    row.get_by_role("button", name=f"Enable {CAMPAIGN}").click()
+    expect(row).to_contain_text("active")
+    admin.screenshot("campaigns")
+
+    admin.go(dashboard, "numbers")
+    add = page.get_by_role("form", name="Add a number you already own")
+    add.get_by_label("Number").fill("(877) 555-0990")
+    add.get_by_label("Name").fill("Spring mailer")
+    add.get_by_role("button", name="Add number").click()
+    numbers = page.get_by_role("table", name="Tracking numbers")
+    row = numbers.get_by_role("row").filter(has_text=TRACKING_NUMBER)
+    expect(row).to_contain_text("Spring mailer")
+    # When the new number is assigned to the campaign, Then the list shows it
+    row.get_by_role("button", name=f"Assign {TRACKING_NUMBER}").click()
+    assign = page.get_by_role("form", name=f"Assign {TRACKING_NUMBER}")
+    assign.get_by_label("Campaign").select_option(label=CAMPAIGN)
+    assign.get_by_label("Source").fill("Direct mail")
+    assign.get_by_role("button", name="Save assignment").click()
+    row = page.get_by_role("table", name="Tracking numbers").get_by_role("row")
+    expect(row.filter(has_text=TRACKING_NUMBER)).to_contain_text(CAMPAIGN)
+    expect(row.filter(has_text=TRACKING_NUMBER)).to_contain_text("Direct mail")
+    admin.screenshot("numbers")
+    assert admin.problems() == []
+
+
+def test_a_simulated_call_shows_in_the_overview_call_log_and_csv(
+    admin: Tab, dashboard: str, stack: LocalStack, marketer: Marketer
+) -> None:
+    page = admin.page
+    # Given the overview open (it refreshes itself)
+    admin.go(dashboard, "overview")
+    expect(metric(page, "calls")).to_have_text(re.compile(r"^\d+$"))
+    calls_before = int(metric(page, "calls").inner_text())
+    revenue_before = dollars(metric(page, "revenue").inner_text())
+    # When a caller dials the campaign's number and talks for a minute
+    with CallSimulator(stack.url, stack.info["twilio_auth_token"]) as cpaas:
+        transcript = cpaas.place_call(
+            CALLER, TRACKING_NUMBER, default_party=PartyBehaviour.answer(after=1, talk=60)
+        )
+    assert not transcript.application_error, transcript.to_text()
+    assert transcript.dialled() == ["+14155550990"]
+    assert marketer.call(transcript.call_sid)["converted"] is True
+    # Then the overview counts it, and its revenue, without a reload
+    expect(metric(page, "calls")).to_have_text(str(calls_before + 1))
+    expect(metric(page, "revenue")).to_have_text(f"${revenue_before + 40:,.2f}")
+    expect(metric(page, "best_target")).not_to_have_text("—")
+    expect(page.get_by_role("table", name="Per source")).to_contain_text("Direct mail")
+    admin.screenshot("overview")
+
+    # And the call log lists it; its detail shows the target tried
+    admin.go(dashboard, "calls")
+    table = page.get_by_role("table", name="Calls")
+    row = table.get_by_role("row").filter(has_text=CALLER)
+    expect(row).to_contain_text(CAMPAIGN)
+    expect(row).to_contain_text("$40.00")
+    admin.screenshot("call-log")
+    row.get_by_role("link").click()
+    expect(page.get_by_role("heading", name=f"Call {CALLER} → {TRACKING_NUMBER}")).to_be_visible()
+    tried = page.get_by_role("table", name="Targets tried")
+    expect(tried).to_contain_text(TARGET)
+    expect(tried).to_contain_text("connected")
+    expect(page.get_by_role("region", name="Call", exact=True)).to_contain_text(transcript.call_sid)
+    admin.screenshot("call-detail")
+
+    # And the CSV export (an authenticated fetch handed to the browser as a download) has it
+    admin.go(dashboard, "calls")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    exported = next(r for r in rows if r["call_sid"] == transcript.call_sid)
+    assert (exported["from"], exported["revenue_cents"]) == (CALLER, "4000")
+    assert download.value.suggested_filename.startswith("calls-")
+    assert admin.problems() == []
+
+
+def test_publisher_api_key_is_shown_once_and_can_be_revoked(admin: Tab, dashboard: str) -> None:
+    page = admin.page
+    admin.go(dashboard, "publishers")
+    form = page.get_by_role("form", name="New publisher")
+    form.get_by_label("Contact email").fill("not an address")
+    form.get_by_role("button", name="Create publisher").click()
+    expect(form.locator("[data-error-for=name]")).not_to_be_empty()
+    expect(form.locator("[data-error-for=contact_email]")).not_to_be_empty()
+    form.get_by_label("Publisher name").fill("Leads R Us")
+    form.get_by_label("Contact email").fill("ops@leads.example.com")
+    form.get_by_role("button", name="Create publisher").click()
+    publishers = page.get_by_role("table", name="Publishers")
+    publishers.get_by_role("button", name="API keys of Leads R Us").click()
+    page.get_by_role("form", name="New API key for Leads R Us").get_by_label("Key label").fill(
+        "Landing pages"
+    )
+    page.get_by_role("button", name="Create API key").click()
+    key = page.get_by_test_id("new-key")
+    expect(key).to_have_text(re.compile(r"^\S{20,}$"))
+    plaintext = key.inner_text()
+    admin.screenshot("publisher-key")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=re.compile(r"^Revoke key")).click()
+    expect(page.get_by_role("table", name="API keys")).to_contain_text("revoked")
+    # The plaintext is not shown again
+    assert plaintext not in page.content()
+    assert admin.problems() == []
+
+
+def test_reports_group_and_compare(admin: Tab, dashboard: str) -> None:
+    page = admin.page
+    admin.go(dashboard, "reports")
+    form = page.get_by_role("form", name="Report options")
+    form.get_by_label("Group by").select_option("campaign")
+    form.get_by_role("button", name="Run report").click()
+    report = page.get_by_role("table", name="Report")
+    expect(report).to_contain_text(CAMPAIGN)
+    expect(page.get_by_text("vs previous").first).to_be_visible()
+    with page.expect_download() as download:
+        form.get_by_role("button", name="Download CSV").click()
+    assert CAMPAIGN in Path(download.value.path()).read_text()
+    admin.screenshot("reports")
+    assert admin.problems() == []
+
+
+def test_the_token_is_refreshed_before_it_expires(admin: Tab, dashboard: str) -> None:
+    page = admin.page
+    admin.go(dashboard, "overview")
+    before = page.evaluate("JSON.parse(sessionStorage.getItem('ppc.session'))")
+    # Given a token a minute from expiry, When the app starts, Then it refreshes it at once
+    page.evaluate(
+        "s => sessionStorage.setItem('ppc.session', JSON.stringify(s))",
+        {**before, "expiresAt": int(page.evaluate("Date.now()")) + 61_000},
+    )
+    page.reload()
+    page.wait_for_function(
+        "old => JSON.parse(sessionStorage.getItem('ppc.session')).idToken !== old",
+        arg=before["idToken"],
+    )
+    expect(metric(page, "calls")).to_have_text(re.compile(r"^\d+$"))
+    assert admin.problems() == []
+
+
+def test_a_401_returns_to_the_login_page_and_log_out_ends_the_session(
+    admin: Tab, dashboard: str, stack: LocalStack
+) -> None:
+    page = admin.page
+    # Given a token the API refuses, When a page asks the API, Then the login page shows
+    page.evaluate(
+        """() => {
+            const s = JSON.parse(sessionStorage.getItem('ppc.session'));
+            sessionStorage.setItem('ppc.session', JSON.stringify({...s, idToken: 'forged'}));
+        }"""
+    )
+    page.reload()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('ppc.session')") is None
+    # When the admin logs in again and then out, Then the session is gone
+    log_in(admin, stack.info["admin_email"], stack.info["admin_password"])
+    expect(metric(page, "calls")).to_be_visible()
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('ppc.session')") is None
+    assert admin.problems(allow_http_errors=True) == []
+
+
+def test_an_agent_sees_no_admin_pages(browser: Browser, dashboard: str, stack: LocalStack) -> None:
+    # Given an agent created by the admin through the API
+    token = httpx.post(
+        f"{stack.url}/api/v1/auth/login",
+        json={"email": stack.info["admin_email"], "password": stack.info["admin_password"]},
+    ).json()["id_token"]
+    created = httpx.post(
+        f"{stack.url}/api/v1/users",
+        json={"email": AGENT_EMAIL, "password": AGENT_PASSWORD, "role": "agent"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert created.status_code in {201, 409}, created.text
+    # When the agent logs in on a tablet-sized screen
+    tab = open_tab(browser, dashboard, width=800)
+    try:
+        page = tab.page
+        log_in(tab, AGENT_EMAIL, AGENT_PASSWORD)
+        expect(metric(page, "calls")).to_be_visible()
+        # Then the menu is collapsed behind a button that the keyboard opens
+        menu = page.get_by_role("button", name="Menu")
+        expect(menu).to_have_attribute("aria-expanded", "false")
+        menu.focus()
+        page.keyboard.press("Enter")
+        expect(menu).to_have_attribute("aria-expanded", "true")
+        # and it lists only the agent's pages
+        assert nav_links(page) == AGENT_PAGES
+        tab.screenshot("agent-tablet")
+        # and an admin page's address shows that it is not allowed
+        tab.go(dashboard, "buyers")
+        expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+        assert page.get_by_role("form", name="New buyer").count() == 0
+        # and the agent's pages work
+        tab.go(dashboard, "calls")
+        expect(page.get_by_role("table", name="Calls")).to_contain_text(CALLER)
+        assert tab.problems() == []
+    finally:
+        tab.page.context.close()
