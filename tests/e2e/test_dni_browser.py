@@ -5,37 +5,24 @@ Playwright, and a simulated call to a visitor's number attributed to that visito
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
+from tests.e2e.browser import chromium
 from tests.e2e.conftest import ROOT, LocalStack, Marketer
 from tests.support import free_port
 from tools.callsim import CallSimulator, PartyBehaviour
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = Path("/usr/bin/chromium")
-# A fresh profile comes with every launch (Playwright makes a new temporary user data dir).
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = ROOT / "test-artifacts" / "dni"
 DEFAULT_NUMBER = "(800) 555-0100"
 POOL_NUMBERS = [f"+1628555{n:04d}" for n in range(101, 106)]
@@ -161,20 +148,8 @@ def script_errors(visitor: Visitor) -> list[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        message = (
-            "Debian's chromium is not installed (/usr/bin/chromium): install it with"
-            " `bash tools/system_deps.sh` (debian-packages.txt) or `apt-get install chromium`"
-        )
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
+    with chromium() as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
