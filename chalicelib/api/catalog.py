@@ -51,7 +51,7 @@ def _view(item: CampaignItem | BuyerItem | TargetItem) -> dict[str, Any]:
     return body
 
 
-def _keep_secrets(settings: dict[str, Any], stored_settings: dict[str, Any] | None) -> None:
+def keep_pixel_secrets(settings: dict[str, Any], stored_settings: dict[str, Any] | None) -> None:
     """A pixel sent back with the masked secret keeps the secret stored for its URL."""
     stored_secrets = {p["url"]: p["secret"] for p in (stored_settings or {}).get("pixels", [])}
     for index, pixel in enumerate(settings.get("pixels", [])):
@@ -92,7 +92,7 @@ def list_campaigns(principal: Principal) -> Response:
 def create_campaign(principal: Principal) -> Response:
     body = parse_body(current_request(), CampaignBody)
     settings = _campaign_settings(principal.account_id, body)
-    _keep_secrets(settings, None)
+    keep_pixel_secrets(settings, None)
     item = catalog.create(
         CampaignItem, principal.account_id, body.name, status=body.status, settings=settings
     )
@@ -116,7 +116,7 @@ def replace_campaign(principal: Principal, campaign_id: str) -> Response:
     if item is None:
         raise not_found("campaign")
     settings = _campaign_settings(principal.account_id, body)
-    _keep_secrets(settings, item.settings)
+    keep_pixel_secrets(settings, item.settings)
     item = catalog.replace(item, body.name, status=body.status, settings=settings)
     return json_response({"campaign": _view(item)})
 
@@ -136,7 +136,7 @@ def list_buyers(principal: Principal) -> Response:
 def create_buyer(principal: Principal) -> Response:
     body = parse_body(current_request(), BuyerBody)
     settings = stored(body, exclude={"name"})
-    _keep_secrets(settings, None)
+    keep_pixel_secrets(settings, None)
     item = catalog.create(BuyerItem, principal.account_id, body.name, settings=settings)
     return json_response({"buyer": _view(item)}, 201)
 
@@ -158,7 +158,7 @@ def replace_buyer(principal: Principal, buyer_id: str) -> Response:
     if item is None:
         raise not_found("buyer")
     settings = stored(body, exclude={"name"})
-    _keep_secrets(settings, item.settings)
+    keep_pixel_secrets(settings, item.settings)
     item = catalog.replace(item, body.name, settings=settings)
     return json_response({"buyer": _view(item)})
 

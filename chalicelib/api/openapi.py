@@ -244,9 +244,6 @@ def document() -> dict[str, Any]:
                     status="201",
                 ),
             },
-            "/api/v1/publishers/{publisher_id}": {
-                "get": _op("One publisher", "publishers", params=PUB),
-            },
             "/api/v1/publishers/{publisher_id}/keys": {
                 "get": _op(
                     "List a publisher's API keys (never the secret)", "publishers", params=PUB
@@ -256,6 +253,15 @@ def document() -> dict[str, Any]:
                     "publishers",
                     body="CreateApiKeyRequest",
                     status="201",
+                    params=PUB,
+                ),
+            },
+            "/api/v1/publishers/{publisher_id}": {
+                "get": _op("One publisher", "publishers", params=PUB),
+                "put": _op(
+                    "Replace a publisher's name, contact, payouts and pixels (admin)",
+                    "publishers",
+                    body="CreatePublisherRequest",
                     params=PUB,
                 ),
             },
@@ -310,6 +316,9 @@ def document() -> dict[str, Any]:
                 ),
             },
             "/api/v1/live": {"get": _op("Calls in progress per campaign and target", "reports")},
+            "/api/v1/caps/usage": {
+                "get": _op("Cap usage now of every target and buyer", "reports"),
+            },
             **_crud("campaigns", "campaign_id", "CampaignBody", "campaigns"),
             **_crud("buyers", "buyer_id", "BuyerBody", "buyers"),
             **_crud("targets", "target_id", "TargetBody", "targets"),

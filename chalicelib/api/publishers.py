@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib.api import serializers
+from chalicelib.api.catalog import keep_pixel_secrets
 from chalicelib.api.http import json_response, not_found, parse_body, user_view
 from chalicelib.api.schemas import CreateApiKeyRequest, CreatePublisherRequest
 from chalicelib.auth.roles import Principal, Role
@@ -25,12 +26,14 @@ def list_publishers(principal: Principal) -> Response:
 @user_view(Role.ADMIN)
 def create_publisher(principal: Principal) -> Response:
     body = parse_body(current_request(), CreatePublisherRequest)
+    settings = {"pixels": [pixel.model_dump() for pixel in body.pixels]}
+    keep_pixel_secrets(settings, None)  # "****" names no secret for a new publisher
     item = tenants.create_publisher(
         principal.account_id,
         body.name,
         body.contact_email,
         body.payout_overrides,
-        [pixel.model_dump() for pixel in body.pixels],
+        settings["pixels"],
     )
     return json_response({"publisher": serializers.publisher(item)}, 201)
 
@@ -41,6 +44,23 @@ def get_publisher(principal: Principal, publisher_id: str) -> Response:
     item = tenants.get_publisher(principal.account_id, publisher_id)
     if item is None:
         raise not_found("publisher")
+    return json_response({"publisher": serializers.publisher(item)})
+
+
+@bp.route("/publishers/{publisher_id}", methods=["PUT"])
+@user_view(Role.ADMIN)
+def replace_publisher(principal: Principal, publisher_id: str) -> Response:
+    """Name, contact, payout overrides and pixels; a pixel sent back with the masked secret
+    keeps the secret stored for its URL."""
+    body = parse_body(current_request(), CreatePublisherRequest)
+    item = tenants.get_publisher(principal.account_id, publisher_id)
+    if item is None:
+        raise not_found("publisher")
+    settings = {"pixels": [pixel.model_dump() for pixel in body.pixels]}
+    keep_pixel_secrets(settings, {"pixels": list(item.pixels or [])})
+    item = tenants.update_publisher(
+        item, body.name, body.contact_email, body.payout_overrides, settings["pixels"]
+    )
     return json_response({"publisher": serializers.publisher(item)})
 
 

@@ -14,8 +14,8 @@ from chalicelib.api.http import json_response, user_view
 from chalicelib.auth.roles import Principal, Role
 from chalicelib.clock import utcnow
 from chalicelib.requests import current_request
-from chalicelib.store import calls
-from chalicelib.store.models import CallItem
+from chalicelib.store import calls, catalog, keys, reservations
+from chalicelib.store.models import BuyerItem, CallItem, TargetItem
 
 bp = Blueprint(__name__)
 
@@ -105,5 +105,36 @@ def live(principal: Principal) -> Response:
             "campaigns": dict(per_campaign),
             "targets": dict(per_target),
             "at": now.isoformat(),
+        }
+    )
+
+
+@bp.route("/caps/usage", methods=["GET"])
+@user_view(Role.AGENT)
+def cap_usage(principal: Principal) -> Response:
+    """What every target and buyer has used of its caps now: concurrency, and the current
+    hour, day and month in its own timezone (a target's schedule's, a buyer's setting),
+    and all time."""
+    account_id = principal.account_id
+    targets = {
+        t.target_id: (
+            keys.counter_pk(account_id, "TGT", t.target_id),
+            (t.settings.get("schedule") or {}).get("timezone", "UTC"),
+        )
+        for t in catalog.list_all(TargetItem, account_id)
+    }
+    buyers = {
+        b.buyer_id: (
+            keys.counter_pk(account_id, "BUY", b.buyer_id),
+            b.settings.get("timezone", "UTC"),
+        )
+        for b in catalog.list_all(BuyerItem, account_id)
+    }
+    now = utcnow()
+    return json_response(
+        {
+            "at": now.isoformat(),
+            "targets": reservations.current_usage(targets, now),
+            "buyers": reservations.current_usage(buyers, now),
         }
     )

@@ -110,3 +110,18 @@ def add_release(tx: LabelledTransaction, owner_pks: list[str]) -> None:
             [CounterItem.n.add(-1)],
             CounterItem.n > 0,
         )
+
+
+def current_usage(owners: Mapping[str, tuple[str, str]], at: datetime) -> dict[str, dict[str, int]]:
+    """Each owner's counts now, by cap: concurrency and the current hour, day, month (in the
+    owner's timezone) and all time. `owners`: id → (counter pk, timezone). BatchGetItem."""
+    wanted: dict[tuple[str, str], tuple[str, str]] = {}
+    for owner_id, (pk, timezone) in owners.items():
+        wanted[(pk, CONCURRENCY)] = (owner_id, "concurrency")
+        for period, (sk, _) in period_keys(at, timezone).items():
+            wanted[(pk, sk)] = (owner_id, period)
+    usage = {owner_id: {"concurrency": 0, **dict.fromkeys(PERIODS, 0)} for owner_id in owners}
+    for item in CounterItem.batch_get(list(wanted)):
+        owner_id, cap = wanted[(item.pk, item.sk)]
+        usage[owner_id][cap] = int(item.n)
+    return usage

@@ -6,6 +6,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib.clock import utcnow
 from chalicelib.store import keys
+from chalicelib.store.cache import forget_configuration
 from chalicelib.store.models import AccountItem, PublisherItem, UserItem
 
 
@@ -86,6 +87,21 @@ def create_publisher(
         created_at=utcnow(),
     )
     item.save(condition=PublisherItem.pk.does_not_exist())
+    return item
+
+
+def update_publisher(
+    item: PublisherItem,
+    name: str,
+    contact_email: str | None,
+    payout_overrides: dict[str, int],
+    pixels: list[dict[str, object]],
+) -> PublisherItem:
+    """Replace a publisher's editable fields (the item must still exist)."""
+    item.name, item.contact_email = name, contact_email
+    item.payout_overrides, item.pixels = payout_overrides, pixels
+    item.save(condition=PublisherItem.pk.exists())
+    forget_configuration()  # payouts and pixels are cached by the voice webhooks
     return item
 
 

@@ -337,7 +337,9 @@ def advance(
                     arrival.item.duplicate = True
             capped = [t for t in chosen if t in refused]
             for target_id in capped:
-                state.tried.append({"target_id": target_id, "outcome": "capped"})
+                state.tried.append(
+                    {"target_id": target_id, "outcome": "capped", "at": at.isoformat()}
+                )
             state.plan = [t for t in state.plan if t not in capped]
             continue
         state.__dict__.update(next_state.__dict__)

@@ -132,7 +132,7 @@ def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
     if params.dial_call_status in {"completed", "answered"}:
         winner = state.winner or offered[0].target_id
         leg = next((g for g in offered if g.target_id == winner), offered[0])
-        state.tried.append({"target_id": winner, "outcome": "connected"})
+        state.tried.append({"target_id": winner, "outcome": "connected", "at": now.isoformat()})
         extra = {
             "connected_seconds": params.dial_call_duration,
             "target_id": winner,
@@ -145,7 +145,13 @@ def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
         stop = _hang_up()
     else:
         for leg in offered:
-            state.tried.append({"target_id": leg.target_id, "outcome": params.dial_call_status})
+            state.tried.append(
+                {
+                    "target_id": leg.target_id,
+                    "outcome": params.dial_call_status,
+                    "at": now.isoformat(),
+                }
+            )
         # A target that did not answer rang for the whole timeout; busy or failed ones did not.
         ring_timeout = int(config.settings.get("ring_timeout_seconds", 20))
         state.ring_seconds += ring_timeout if params.dial_call_status == "no-answer" else 5
