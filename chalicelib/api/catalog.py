@@ -45,6 +45,8 @@ def _view(item: CampaignItem | BuyerItem | TargetItem) -> dict[str, Any]:
         "updated_at": item.updated_at.isoformat(),
     }
     body["pixels"] = serializers.masked_pixels(body.get("pixels"))
+    if isinstance(item, TargetItem):
+        body["buyer_id"] = item.buyer_id
     if isinstance(item, CampaignItem):
         body["status"] = item.status
         body["plan"] = [{k: v for k, v in e.items() if k != "buyer_id"} for e in body["plan"]]
@@ -188,7 +190,7 @@ def create_target(principal: Principal) -> Response:
     body = parse_body(current_request(), TargetBody)
     fields = _target_fields(principal.account_id, body)
     item = catalog.create(TargetItem, principal.account_id, body.name, **fields)
-    return json_response({"target": _view(item) | {"buyer_id": item.buyer_id}}, 201)
+    return json_response({"target": _view(item)}, 201)
 
 
 @bp.route("/targets/{target_id}", methods=["GET"])
@@ -197,7 +199,7 @@ def get_target(principal: Principal, target_id: str) -> Response:
     item = catalog.get(TargetItem, principal.account_id, target_id)
     if item is None:
         raise not_found("target")
-    return json_response({"target": _view(item) | {"buyer_id": item.buyer_id}})
+    return json_response({"target": _view(item)})
 
 
 @bp.route("/targets/{target_id}", methods=["PUT"])
@@ -216,4 +218,4 @@ def replace_target(principal: Principal, target_id: str) -> Response:
             {"buyer_id": "a target cannot move to another buyer"},
         )
     item = catalog.replace(item, body.name, **_target_fields(principal.account_id, body))
-    return json_response({"target": _view(item) | {"buyer_id": item.buyer_id}})
+    return json_response({"target": _view(item)})

@@ -2,7 +2,9 @@
 against the dashboard origin of the local stack (static bundle + the API proxied on the same
 origin). A marketer sets up a campaign from nothing, a simulated call arrives, and it shows in
 the call log, the CSV export and the overview; forms show the API's field errors; an agent
-sees no admin pages; sessions refresh, end on a 401 and on log out."""
+sees no admin pages; sessions refresh, end on a 401 and on log out. Campaigns are edited (payout,
+IVR tree, fallback), pools created with their snippet, cap usage follows the calls, publisher
+payouts are overridden per campaign, and a call's detail tells its story as a timeline."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.e2e.browser import chromium
 from tests.e2e.conftest import ROOT, LocalStack, Marketer
-from tools.callsim import CallSimulator, PartyBehaviour
+from tools.callsim import CallerScript, CallSimulator, PartyBehaviour
 
 pytestmark = pytest.mark.e2e
 
@@ -30,6 +32,9 @@ BUYER = "Acme Insurance"
 TARGET = "Acme call center"
 CAMPAIGN = "Spring Medicare"
 TRACKING_NUMBER = "+18775550990"
+POOL_NUMBER = "+18775550991"
+POOL = "Spring landing pages"
+PUBLISHER = "Leads R Us"
 CALLER = "+13125550990"
 AGENT_EMAIL = "agent@demo.example.com"
 AGENT_PASSWORD = "Agent-password-1!"
@@ -93,6 +98,16 @@ def metric(page: Page, key: str) -> Locator:
     return page.locator(f"[data-metric={key}]")
 
 
+def buyer_usage(page: Page, cap: str) -> Locator:
+    usage = page.get_by_role("list", name=f"Cap usage of {BUYER}")
+    return usage.locator(f"[data-cap={cap}] .cap-used")
+
+
+def campaign_id(marketer: Marketer, name: str = CAMPAIGN) -> str:
+    campaigns = marketer.http.get("/api/v1/campaigns").json()["campaigns"]
+    return str(next(c["id"] for c in campaigns if c["name"] == name))
+
+
 def dollars(text: str) -> float:
     return float(text.replace("$", "").replace(",", ""))
 
@@ -151,6 +166,8 @@ def test_buyer_and_target_with_a_schedule_and_field_errors(
     buyer_form.get_by_label("Per day").fill("100")
     buyer_form.get_by_role("button", name="Create buyer").click()
     expect(page.get_by_role("table", name="Buyers")).to_contain_text(BUYER)
+    # Each cap shows what its current period used of it: nothing yet
+    expect(buyer_usage(page, "daily")).to_have_text("0 / 100")
 
     target_form = page.get_by_role("form", name="New target")
     target_form.get_by_label("Buyer", exact=True).select_option(label=BUYER)
@@ -274,6 +291,11 @@ def test_a_simulated_call_shows_in_the_overview_call_log_and_csv(
     expect(tried).to_contain_text(TARGET)
     expect(tried).to_contain_text("connected")
     expect(page.get_by_role("region", name="Call", exact=True)).to_contain_text(transcript.call_sid)
+    # The timeline: arrival, the target tried (with its time), the end with the money
+    timeline = page.get_by_role("list", name="Timeline")
+    expect(timeline.locator("[data-kind=arrival]")).to_contain_text(f"Call from {CALLER}")
+    expect(timeline.locator("[data-kind=tried]")).to_contain_text(f"{TARGET}: connected")
+    expect(timeline.locator("[data-kind=end]")).to_contain_text("revenue $40.00, payout $25.00")
     admin.screenshot("call-detail")
 
     # And the CSV export (an authenticated fetch handed to the browser as a download) has it
@@ -287,6 +309,138 @@ def test_a_simulated_call_shows_in_the_overview_call_log_and_csv(
     assert admin.problems() == []
 
 
+def test_cap_usage_counts_the_call(admin: Tab, dashboard: str, marketer: Marketer) -> None:
+    page = admin.page
+    # Given the call of the previous test, When the buyers page opens
+    admin.go(dashboard, "buyers")
+    # Then the buyer's daily cap shows it, and the target's concurrency slot is free again
+    expect(buyer_usage(page, "daily")).to_have_text("1 / 100")
+    target_usage = page.get_by_role("list", name=f"Cap usage of {TARGET}")
+    expect(target_usage.locator("[data-cap=concurrency] .cap-used")).to_have_text("0 / 3")
+    usage = marketer.http.get("/api/v1/caps/usage").json()
+    buyers = marketer.http.get("/api/v1/buyers").json()["buyers"]
+    buyer_id = next(b["id"] for b in buyers if b["name"] == BUYER)
+    assert usage["buyers"][buyer_id]["daily"] == 1
+    admin.screenshot("cap-usage")
+    assert admin.problems() == []
+
+
+def test_edit_a_campaign_payout_fallback_and_ivr(
+    admin: Tab, dashboard: str, stack: LocalStack, marketer: Marketer
+) -> None:
+    page = admin.page
+    admin.go(dashboard, "campaigns")
+    page.get_by_role("link", name=f"Edit {CAMPAIGN}").click()
+    form = page.get_by_role("form", name=f"Edit {CAMPAIGN}")
+    # The stored settings are in the form, money in dollars
+    expect(form.get_by_label("Payout per converted call ($)")).to_have_value("25.00")
+    expect(form.get_by_label(f"Use {TARGET}")).to_be_checked()
+    form.get_by_label("Payout per converted call ($)").fill("30")
+    # One digit short: the API's error shows next to the fallback number
+    form.get_by_label("Fallback number (optional)").fill("+1 415 555 099")
+    # An IVR question with two answers
+    form.get_by_role("button", name="Add IVR node").click()
+    node = form.get_by_role("group", name="IVR node 1")
+    node.get_by_label("Node name").fill("age")
+    node.get_by_label("Prompt (said to the caller)").fill(
+        "Are you over 65? Press 1 for yes, 2 for no."
+    )
+    node.get_by_label("Tag (stores the answer)").fill("age_over_65")
+    node.get_by_label("Next node").fill("zip")
+    for index, (keys, answer) in enumerate([("1", "yes"), ("2", "no")], start=1):
+        node.get_by_role("button", name="Add answer").click()
+        choice = node.get_by_role("group", name=f"Answer {index}")
+        choice.get_by_label("Keys").fill(keys)
+        choice.get_by_label("Tag value").fill(answer)
+    # A link to a node that does not exist is refused before sending, next to the field
+    form.get_by_role("button", name="Save campaign").click()
+    expect(node.locator("[data-error-for='ivr.nodes.age.next']")).to_have_text(
+        "no node is named zip"
+    )
+    node.get_by_label("Next node").fill("")
+    form.get_by_role("button", name="Save campaign").click()
+    expect(form.locator("[data-error-for=fallback_number]")).not_to_be_empty()
+    expect(form.get_by_label("Fallback number (optional)")).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    admin.screenshot("campaign-edit-error")
+    form.get_by_label("Fallback number (optional)").fill("(415) 555-0999")
+    form.get_by_role("button", name="Save campaign").click()
+    row = page.get_by_role("table", name="Campaigns").get_by_role("row").filter(has_text=CAMPAIGN)
+    expect(row).to_contain_text("$40.00 / $30.00")
+    expect(row).to_contain_text("1 questions")
+    stored = marketer.http.get(f"/api/v1/campaigns/{campaign_id(marketer)}").json()["campaign"]
+    assert stored["payout_cents"] == 3000
+    assert stored["revenue_cents"] == 4000
+    assert stored["fallback_number"] == "+14155550999"
+    assert stored["ivr"]["start"] == "age"
+    age = stored["ivr"]["nodes"]["age"]
+    assert age["tag"] == "age_over_65"
+    assert [(c["digits"], c["value"]) for c in age["choices"]] == [("1", "yes"), ("2", "no")]
+    # What was not touched is kept
+    assert stored["plan"][0]["priority"] == 1
+    assert stored["conversion"] == {
+        "kind": "duration",
+        "buffer_seconds": 30,
+        "tag": None,
+        "value": None,
+    }
+    assert stored["rtb"]["margin"] is None and stored["pixels"] == []
+
+    # When a caller answers the IVR, Then the call's timeline shows the answer and the new payout
+    with CallSimulator(stack.url, stack.info["twilio_auth_token"]) as cpaas:
+        transcript = cpaas.place_call(
+            "+13125550991",
+            TRACKING_NUMBER,
+            script=CallerScript(inputs=["1"]),
+            default_party=PartyBehaviour.answer(after=1, talk=60),
+        )
+    assert transcript.dialled() == ["+14155550990"], transcript.to_text()
+    admin.go(dashboard, f"calls/{transcript.call_sid}")
+    timeline = page.get_by_role("list", name="Timeline")
+    expect(timeline.locator("[data-kind=ivr]")).to_contain_text("age_over_65 = yes")
+    expect(timeline.locator("[data-kind=tried] time")).to_have_text(re.compile(r"\d\d:\d\d:\d\d"))
+    expect(timeline.locator("[data-kind=end]")).to_contain_text("payout $30.00")
+    admin.screenshot("call-timeline")
+    # The API's 400 (the fallback number) is the only console line
+    assert admin.problems(allow_http_errors=True) == []
+
+
+def test_create_a_pool_and_see_its_snippet(admin: Tab, dashboard: str, marketer: Marketer) -> None:
+    page = admin.page
+    marketer.post("/api/v1/numbers", {"number": POOL_NUMBER})
+    admin.go(dashboard, "pools")
+    form = page.get_by_role("form", name="New pool")
+    form.get_by_label("Pool name").fill(POOL)
+    form.get_by_label("Campaign").select_option(label=CAMPAIGN)
+    form.get_by_label(f"Pool number {POOL_NUMBER}").check()
+    form.get_by_label("Fixed numbers per source").fill("gclid = 877 555 0990")
+    form.get_by_role("button", name="Create pool").click()
+    # Then the API has the pool, and the page shows the snippet with the pool's public key
+    pools = page.get_by_role("table", name="Pools")
+    expect(pools).to_contain_text(POOL)
+    stored = next(
+        p for p in marketer.http.get("/api/v1/pools").json()["pools"] if p["name"] == POOL
+    )
+    assert stored["numbers"] == [POOL_NUMBER]
+    assert stored["source_numbers"] == {"gclid": TRACKING_NUMBER}
+    snippet = page.get_by_test_id("pool-snippet")
+    expect(snippet).to_contain_text(f'data-pool-key="{stored["public_key"]}"')
+    expect(snippet).to_contain_text("/dni.js")
+    admin.screenshot("pools")
+    # When the pool is edited, Then the API has the change and the page its statistics
+    pools.get_by_role("link", name=f"Edit {POOL}").click()
+    expect(page.locator("[data-stat=size]")).to_have_text("1")
+    edit = page.get_by_role("form", name=f"Edit {POOL}")
+    edit.get_by_label("Hold a number after the visitor leaves (seconds)").fill("600")
+    edit.get_by_role("button", name="Save pool").click()
+    expect(page.get_by_role("table", name="Pools")).to_be_visible()
+    pool = marketer.http.get(f"/api/v1/pools/{stored['id']}").json()["pool"]
+    assert pool["idle_seconds"] == 600
+    assert pool["numbers"] == [POOL_NUMBER]
+    assert admin.problems() == []
+
+
 def test_publisher_api_key_is_shown_once_and_can_be_revoked(admin: Tab, dashboard: str) -> None:
     page = admin.page
     admin.go(dashboard, "publishers")
@@ -295,12 +449,12 @@ def test_publisher_api_key_is_shown_once_and_can_be_revoked(admin: Tab, dashboar
     form.get_by_role("button", name="Create publisher").click()
     expect(form.locator("[data-error-for=name]")).not_to_be_empty()
     expect(form.locator("[data-error-for=contact_email]")).not_to_be_empty()
-    form.get_by_label("Publisher name").fill("Leads R Us")
+    form.get_by_label("Publisher name").fill(PUBLISHER)
     form.get_by_label("Contact email").fill("ops@leads.example.com")
     form.get_by_role("button", name="Create publisher").click()
     publishers = page.get_by_role("table", name="Publishers")
-    publishers.get_by_role("button", name="API keys of Leads R Us").click()
-    page.get_by_role("form", name="New API key for Leads R Us").get_by_label("Key label").fill(
+    publishers.get_by_role("button", name=f"API keys of {PUBLISHER}").click()
+    page.get_by_role("form", name=f"New API key for {PUBLISHER}").get_by_label("Key label").fill(
         "Landing pages"
     )
     page.get_by_role("button", name="Create API key").click()
@@ -313,6 +467,29 @@ def test_publisher_api_key_is_shown_once_and_can_be_revoked(admin: Tab, dashboar
     expect(page.get_by_role("table", name="API keys")).to_contain_text("revoked")
     # The plaintext is not shown again
     assert plaintext not in page.content()
+    assert admin.problems() == []
+
+
+def test_edit_a_publisher_payout_per_campaign(
+    admin: Tab, dashboard: str, marketer: Marketer
+) -> None:
+    page = admin.page
+    admin.go(dashboard, "publishers")
+    publishers = page.get_by_role("table", name="Publishers")
+    publishers.get_by_role("button", name=f"Edit {PUBLISHER}").click()
+    form = page.get_by_role("form", name=f"Edit {PUBLISHER}")
+    form.get_by_label(f"Payout for {CAMPAIGN} ($)").fill("12.5")
+    form.get_by_role("button", name="Save publisher").click()
+    row = page.get_by_role("table", name="Publishers").get_by_role("row").filter(has_text=PUBLISHER)
+    expect(row).to_contain_text(f"{CAMPAIGN}: $12.50")
+    stored = next(
+        p
+        for p in marketer.http.get("/api/v1/publishers").json()["publishers"]
+        if p["name"] == PUBLISHER
+    )
+    assert stored["payout_overrides"] == {campaign_id(marketer): 1250}
+    assert stored["contact_email"] == "ops@leads.example.com"
+    admin.screenshot("publisher-payouts")
     assert admin.problems() == []
 
 

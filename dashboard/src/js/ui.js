@@ -133,6 +133,8 @@ export function showErrors(form, fields, message) {
       continue;
     }
     slot.textContent = slot.textContent ? `${slot.textContent}; ${text}` : text;
+    // A message inside a closed section opens it, so it is seen.
+    for (let box = slot.closest('details'); box; box = box.parentElement.closest('details')) box.open = true;
     const control = form.querySelector(`[name="${CSS.escape(path)}"]`);
     if (control) {
       control.setAttribute('aria-invalid', 'true');
@@ -219,3 +221,37 @@ export function nameOf(items, id) {
 }
 
 export const E164_PATTERN = '\\+?[0-9 \\(\\)\\-.]{7,22}';
+
+/** Cents as the dollars an input shows ("12.50"); empty for null. */
+export function dollarsOf(cents) {
+  return cents === null || cents === undefined ? '' : (Number(cents) / 100).toFixed(2);
+}
+
+/** Point a field() made earlier at another API path (its control and its error slot). */
+export function setPath(fieldBox, path) {
+  const control = fieldBox.querySelector('input, select, textarea');
+  if (control) control.name = path;
+  const slot = fieldBox.querySelector('[data-error-for]');
+  if (slot) slot.dataset.errorFor = path;
+}
+
+/** The control inside a field() box. */
+export const controlOf = (fieldBox) => fieldBox.querySelector('input, select, textarea');
+
+/** A field() box's current value: checked for a checkbox, trimmed text otherwise. */
+export function fieldValue(fieldBox) {
+  const control = controlOf(fieldBox);
+  return control.type === 'checkbox' ? control.checked : control.value.trim();
+}
+
+/** A section that can be folded away; `open` unless told otherwise. */
+export function section(title, open, ...children) {
+  return h('details', { class: 'section', open }, h('summary', { text: title }), ...children);
+}
+
+/** "+1 (415) 555-0100" → "+14155550100" (a US number without +1 gets it). */
+export function e164Of(text) {
+  const compact = (text || '').replace(/[\s().-]/g, '');
+  if (!compact) return null;
+  return compact.startsWith('+') ? compact : `+1${compact}`;
+}

@@ -1,5 +1,5 @@
 // Buyers and their targets: caps, concurrency, schedule per weekday with timezone, geo and
-// tag filters; live concurrency shown against each target's cap.
+// tag filters; each cap shown with what its current period used of it (GET /caps/usage).
 
 import * as api from '../api.js';
 import {
@@ -31,9 +31,24 @@ function capsOf(form) {
   return caps;
 }
 
-function describeCaps(caps) {
-  const parts = CAPS.filter(([key]) => caps && caps[key] != null).map(([key, label]) => `${label.toLowerCase()} ${caps[key]}`);
-  return parts.join(', ') || 'none';
+const COUNTS = { routed: 'routed calls', connected: 'connected calls', converted: 'converted calls' };
+
+/** Each cap as "used / cap" in the current period (the owner's timezone), a meter per cap. */
+function capUsage(caps, used, owner) {
+  const set = CAPS.filter(([key]) => caps && caps[key] != null);
+  if (!set.length) return h('span', { class: 'hint', text: 'no caps' });
+  return h('ul', { class: 'usage', 'aria-label': `Cap usage of ${owner}` },
+    set.map(([key, label]) => {
+      const n = Number((used || {})[key] || 0);
+      const cap = Number(caps[key]);
+      const full = n >= cap;
+      return h('li', { class: full ? 'full' : null, dataset: { cap: key } },
+        h('span', { class: 'cap-label', text: `${label}: ` }),
+        h('span', { class: 'cap-used', text: `${n} / ${cap}` }),
+        h('meter', { min: 0, max: cap || 1, value: Math.min(n, cap), high: Math.max(cap * 0.8, 0.5), 'aria-label': `${label} used of cap` }),
+        full ? h('span', { class: 'badge paused', text: 'at cap' }) : null);
+    }),
+    caps.counts && caps.counts !== 'routed' ? h('li', { class: 'hint', text: `period caps count ${COUNTS[caps.counts]}` }) : null);
 }
 
 /** The weekly schedule editor: a timezone and, per weekday, open or closed with hours. */
@@ -100,7 +115,9 @@ function describeGeo(geo) {
 }
 
 export async function buyersPage(view) {
-  const [{ buyers }, { targets }, live] = await Promise.all([api.get('/buyers'), api.get('/targets'), api.get('/live')]);
+  const [{ buyers }, { targets }, usage] = await Promise.all([
+    api.get('/buyers'), api.get('/targets'), api.get('/caps/usage'),
+  ]);
   const reload = () => {
     view.replaceChildren();
     return buyersPage(view);
@@ -190,7 +207,7 @@ export async function buyersPage(view) {
     table([
       { label: 'Buyer', value: (b) => b.name },
       { label: 'Timezone', value: (b) => b.timezone },
-      { label: 'Caps', value: (b) => describeCaps(b.caps) },
+      { label: 'Caps used (this hour, day, month)', value: (b) => capUsage(b.caps, usage.buyers[b.id], b.name) },
       { label: 'Targets', value: (b) => targets.filter((t) => t.buyer_id === b.id).length, num: true },
     ], buyers, { label: 'Buyers', empty: 'No buyers yet: create one below.' }),
     h('h2', { text: 'Targets' }),
@@ -199,8 +216,8 @@ export async function buyersPage(view) {
       { label: 'Buyer', value: (t) => nameOf(buyers, t.buyer_id) },
       { label: 'Destination', value: (t) => t.destination || (t.rtb ? 'RTB bidder' : '') },
       { label: 'Priority / weight', value: (t) => `${t.priority} / ${t.weight}` },
-      { label: 'Live / concurrency cap', value: (t) => `${live.targets[t.id] || 0} / ${(t.caps && t.caps.concurrency) || '∞'}` },
-      { label: 'Caps', value: (t) => describeCaps(t.caps) },
+      { label: 'Live / concurrency cap', value: (t) => `${(usage.targets[t.id] || {}).concurrency || 0} / ${(t.caps && t.caps.concurrency) || '∞'}` },
+      { label: 'Caps used', value: (t) => capUsage(t.caps, usage.targets[t.id], t.name) },
       { label: 'Schedule', value: (t) => describeSchedule(t.schedule) },
       { label: 'Geo', value: (t) => describeGeo(t.geo) },
     ], targets, { label: 'Targets', empty: 'No targets yet.' }),

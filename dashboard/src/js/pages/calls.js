@@ -92,6 +92,7 @@ function timeline(call, names) {
       { label: 'Target', value: (t) => nameOf(names.targets, t.target_id) },
       { label: 'Destination', value: (t) => (names.targets.find((x) => x.id === t.target_id) || {}).destination || '' },
       { label: 'Outcome', value: (t) => badge(t.outcome || '') },
+      { label: 'At', value: (t) => clock(t.at) },
     ], routing.tried || [], { label: 'Targets tried', empty: 'No target was dialled.' }),
     Object.keys(routing.excluded || {}).length
       ? h('p', {}, 'Left out: ', Object.entries(routing.excluded).map(([id, why]) => `${nameOf(names.targets, id)} (${why})`).join(', '))
@@ -105,6 +106,53 @@ function timeline(call, names) {
     ], routing.bids || [], { label: 'Bids', empty: routing.auction_id ? 'No valid bids.' : 'No auction for this call.' }),
     routing.auction_id ? h('p', {}, h('a', { href: `#/bids?auction_id=${encodeURIComponent(routing.auction_id)}`, text: 'Every bid of this auction' })) : null,
   ];
+}
+
+const clock = (iso) => (iso ? new Date(iso).toLocaleTimeString('en-US', { hour12: false }) : '');
+
+/** The campaign's IVR tags: tag name → the question (prompt) that sets it. */
+function ivrTags(campaign) {
+  const out = new Map();
+  for (const node of Object.values((campaign && campaign.ivr && campaign.ivr.nodes) || {})) out.set(node.tag, node.prompt);
+  return out;
+}
+
+/** What happened to the call, in order: arrival, IVR answers, bids, targets tried, end. */
+function callTimeline(call, names) {
+  const routing = call.routing || { tried: [], bids: [] };
+  const campaign = names.campaigns.find((c) => c.id === call.campaign_id);
+  const asked = ivrTags(campaign);
+  const events = [];
+  const add = (at, kind, ...text) => events.push(h('li', { class: `event ${kind}`, dataset: { kind } },
+    h('time', { datetime: at || '', text: at ? clock(at) : '' }),
+    h('span', { class: 'what' }, ...text)));
+  add(call.started_at, 'arrival', `Call from ${call.from} to ${call.to}`,
+    call.source ? ` (source ${call.source})` : '',
+    call.publisher_id ? ` via ${nameOf(names.publishers, call.publisher_id)}` : '',
+    campaign ? `, campaign ${campaign.name}` : '', call.duplicate ? ' — duplicate' : '');
+  for (const [tag, answer] of Object.entries(call.tags || {})) {
+    if (!asked.has(tag)) continue;
+    add(null, 'ivr', h('span', { class: 'hint', text: `IVR: ${asked.get(tag)} ` }), h('strong', { text: `${tag} = ${answer}` }));
+  }
+  if (routing.auction_id || (routing.bids || []).length) {
+    const best = (routing.bids || [])[0];
+    add(null, 'auction', `Auction: ${(routing.bids || []).length} valid bid(s)`,
+      best ? `, best ${money(best.amount_cents)} from ${nameOf(names.targets, best.target_id)}` : '',
+      routing.auction_id ? [' — ', h('a', { href: `#/bids?auction_id=${encodeURIComponent(routing.auction_id)}`, text: 'all bids of this auction' })] : '');
+  }
+  for (const [id, why] of Object.entries(routing.excluded || {})) add(null, 'excluded', `${nameOf(names.targets, id)} left out (${why})`);
+  for (const t of routing.tried || []) {
+    add(t.at, 'tried', `${nameOf(names.targets, t.target_id)}: `, badge(t.outcome || ''));
+  }
+  if (routing.fallback) add(null, 'fallback', 'Sent to the fallback');
+  if (call.ended_at || call.status === 'completed') {
+    const money_ = call.converted ? ` — converted: revenue ${money(call.revenue_cents)}, payout ${money(call.payout_cents)}` : ' — not converted';
+    add(call.ended_at, 'end', `Ended (${call.status}`, call.duration_seconds == null ? '' : `, ${call.duration_seconds} s`,
+      call.connected_seconds == null ? '' : `, ${call.connected_seconds} s connected`, `)${money_}`);
+  }
+  return h('section', { class: 'panel', 'aria-labelledby': 'timeline-title' },
+    h('h2', { id: 'timeline-title', text: 'Timeline' }),
+    h('ol', { class: 'timeline', 'aria-label': 'Timeline' }, events));
 }
 
 export async function callPage(view, [callSid]) {
@@ -125,12 +173,13 @@ export async function callPage(view, [callSid]) {
           ['Revenue', money(call.revenue_cents)], ['Payout', money(call.payout_cents)],
         ].map(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })]))),
       h('section', { class: 'panel', 'aria-label': 'Caller answers and tags' },
-        h('h2', { text: 'Tags and IVR answers' }),
+        h('h2', { text: 'Tags' }),
         tags.length ? h('dl', { class: 'detail' }, tags.map(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })])) : h('p', { class: 'hint', text: 'No tags.' }),
         h('h2', { text: 'Recording' }),
         call.recording_url
           ? [h('audio', { controls: true, preload: 'none', src: call.recording_url, 'aria-label': 'Call recording' }),
             h('p', {}, h('a', { href: call.recording_url, target: '_blank', rel: 'noopener', text: `Recording (${call.recording_seconds || '?'} s)` }))]
           : h('p', { class: 'hint', text: 'No recording.' }))),
+    callTimeline(call, names),
     ...timeline(call, names).filter(Boolean));
 }
