@@ -169,18 +169,16 @@ def start_session(pool: PoolItem, visit: Visit, at: datetime) -> Assignment:
             if taken:
                 number, kind, held = lease.number, "pool", held_until
                 break
-    store.save_session(
-        store.new_session_item(
-            account_id=pool.account_id,
-            session_id=session_id,
-            visitor_id=visitor_id,
-            pool=pool,
-            number=number,
-            kind=kind,
-            attribution=attribution,
-            at=at,
-            held_until=held,
-        )
+    store.create_session(
+        account_id=pool.account_id,
+        session_id=session_id,
+        visitor_id=visitor_id,
+        pool=pool,
+        number=number,
+        kind=kind,
+        attribution=attribution,
+        at=at,
+        held_until=held,
     )
     return Assignment(session_id, visitor_id, number, kind, held, idle)
 

@@ -155,11 +155,7 @@ def _conditional(item: LeaseItem, actions: list[Any], condition: Any) -> bool:
 # --- sessions ---------------------------------------------------------------------------------
 
 
-def save_session(item: DniSessionItem) -> None:
-    item.save()
-
-
-def new_session_item(
+def create_session(
     *,
     account_id: str,
     session_id: str,
@@ -171,7 +167,8 @@ def new_session_item(
     at: datetime,
     held_until: int,
 ) -> DniSessionItem:
-    return DniSessionItem(
+    """Store a new visitor session (session ids are fresh, so no condition is needed)."""
+    item = DniSessionItem(
         keys.dni_session_pk(session_id),
         keys.META,
         account_id=account_id,
@@ -190,6 +187,8 @@ def new_session_item(
         gsi1sk=f"{at.isoformat()}#{session_id}",
         expires_at=at + SESSION_RETENTION,
     )
+    item.save()
+    return item
 
 
 def get_session(session_id: str) -> DniSessionItem | None:
