@@ -4,7 +4,8 @@ origin). A marketer sets up a campaign from nothing, a simulated call arrives, a
 the call log, the CSV export and the overview; forms show the API's field errors; an agent
 sees no admin pages; sessions refresh, end on a 401 and on log out. Campaigns are edited (payout,
 IVR tree, fallback), pools created with their snippet, cap usage follows the calls, publisher
-payouts are overridden per campaign, and a call's detail tells its story as a timeline."""
+payouts are overridden per campaign, a call's detail tells its story as a timeline, and a
+target is edited into an RTB bidder while its buyer is disabled from its row."""
 
 from __future__ import annotations
 
@@ -507,6 +508,69 @@ def test_reports_group_and_compare(admin: Tab, dashboard: str) -> None:
     assert CAMPAIGN in Path(download.value.path()).read_text()
     admin.screenshot("reports")
     assert admin.problems() == []
+
+
+def test_edit_a_target_into_an_rtb_bidder_and_disable_a_buyer(
+    admin: Tab, dashboard: str, marketer: Marketer
+) -> None:
+    page = admin.page
+    admin.go(dashboard, "buyers")
+    page.get_by_role("table", name="Targets").get_by_role("link", name=f"Edit {TARGET}").click()
+    form = page.get_by_role("form", name=f"Edit {TARGET}")
+    # Given the edit form, Then it shows the stored values
+    expect(form.get_by_label("Concurrency")).to_have_value("3")
+    expect(form.get_by_label("Timezone")).to_have_value("America/New_York")
+    expect(form.get_by_label("Sunday", exact=True)).to_be_checked()
+    expect(form.get_by_label("States")).to_have_value("CA IL TX")
+    expect(form.get_by_label("Buyer", exact=True)).to_be_disabled()
+    # When caps and hours change and the target becomes a bidder with a URL the API refuses
+    form.get_by_label("Concurrency").fill("5")
+    form.get_by_label("Per day").fill("40")
+    form.get_by_label("Sunday", exact=True).uncheck()
+    form.get_by_label("Monday opens at").fill("08:00")
+    form.get_by_label("Monday closes at").fill("20:00")
+    form.locator("summary", has_text="Real-time bidding").click()
+    form.get_by_label("Make this target an RTB bidder").check()
+    form.get_by_label("Bidder URL").fill("ftp://bids.example.com/ping")
+    form.get_by_label("Bids below are ignored ($)").fill("5")
+    form.get_by_role("button", name="Save target").click()
+    # Then the API's error shows next to the URL
+    expect(form.locator("[data-error-for='rtb.url']")).not_to_be_empty()
+    expect(form.get_by_label("Bidder URL")).to_have_attribute("aria-invalid", "true")
+    admin.screenshot("target-edit-rtb-error")
+    # When the URL is fixed, Then the target is saved with every change
+    form.get_by_label("Bidder URL").fill("https://bids.example.com/ping")
+    form.get_by_role("button", name="Save target").click()
+    targets = page.get_by_role("table", name="Targets")
+    expect(targets.get_by_role("row").filter(has_text=TARGET)).to_contain_text("RTB bidder")
+    listed = marketer.http.get("/api/v1/targets").json()["targets"]
+    target_id = next(t["id"] for t in listed if t["name"] == TARGET)
+    stored = marketer.http.get(f"/api/v1/targets/{target_id}").json()["target"]
+    assert (stored["caps"]["concurrency"], stored["caps"]["daily"]) == (5, 40)
+    assert stored["schedule"]["timezone"] == "America/New_York"
+    assert stored["schedule"]["days"]["monday"] == [{"start": "08:00", "end": "20:00"}]
+    assert "sunday" not in stored["schedule"]["days"]
+    assert stored["rtb"]["url"] == "https://bids.example.com/ping"
+    assert (stored["rtb"]["floor_cents"], stored["rtb"]["static_bid_cents"]) == (500, None)
+    assert stored["rtb"]["response_map"]["bid_amount"] == "bidAmount"
+    # What was not touched is kept
+    assert stored["destination"] == "+14155550990"
+    assert stored["geo"]["states"] == ["CA", "IL", "TX"]
+    assert stored["enabled"] is True
+
+    # When the buyer is disabled from its row, Then the API has it disabled, caps kept
+    buyers = page.get_by_role("table", name="Buyers")
+    buyers.get_by_role("button", name=f"Disable {BUYER}").click()
+    expect(buyers.get_by_role("button", name=f"Enable {BUYER}")).to_be_visible()
+    buyer = next(
+        b for b in marketer.http.get("/api/v1/buyers").json()["buyers"] if b["name"] == BUYER
+    )
+    assert buyer["enabled"] is False
+    assert buyer["caps"]["daily"] == 100
+    admin.screenshot("buyers-edited")
+    # The API's 400 (the bidder URL) is the only console line
+    assert sum(1 for _, text in admin.console[admin.checked :] if "status of 400" in text) == 1
+    assert admin.problems(allow_http_errors=True) == []
 
 
 def test_the_token_is_refreshed_before_it_expires(admin: Tab, dashboard: str) -> None:

@@ -135,7 +135,8 @@ export function showErrors(form, fields, message) {
     slot.textContent = slot.textContent ? `${slot.textContent}; ${text}` : text;
     // A message inside a closed section opens it, so it is seen.
     for (let box = slot.closest('details'); box; box = box.parentElement.closest('details')) box.open = true;
-    const control = form.querySelector(`[name="${CSS.escape(path)}"]`);
+    // The control named by the full path (e.g. schedule.days.monday.0.start), else the slot's.
+    const control = form.querySelector(`[name="${CSS.escape(name)}"]`) || form.querySelector(`[name="${CSS.escape(path)}"]`);
     if (control) {
       control.setAttribute('aria-invalid', 'true');
       first ??= control;
