@@ -315,10 +315,19 @@ class AuctionLoop:
             return self._loop, self._client
 
     def run(
-        self, auction: Callable[[httpx.AsyncClient], Coroutine[Any, Any, AuctionResult]]
+        self,
+        auction: Callable[[httpx.AsyncClient], Coroutine[Any, Any, AuctionResult]],
+        timeout_s: float,
     ) -> AuctionResult:
+        """The auction's result; TimeoutError (and the auction cancelled) if it overruns
+        `timeout_s`, so a stuck loop can never hold a caller on the line."""
         loop, client = self._running()
-        return asyncio.run_coroutine_threadsafe(auction(client), loop).result()
+        future = asyncio.run_coroutine_threadsafe(auction(client), loop)
+        try:
+            return future.result(timeout=timeout_s)
+        except TimeoutError:
+            future.cancel()
+            raise
 
 
 AUCTIONS: Final = AuctionLoop()
@@ -344,7 +353,9 @@ def run_auction_sync(
             capped=capped,
             clock=clock,
             latencies=latencies,
-        )
+        ),
+        # Every auction ends within a few ms of its deadline; this only guards the loop.
+        timeout_s=deadline_ms / 1000 + 5,
     )
 
 

@@ -586,6 +586,23 @@ def test_run_auction_sync_runs_a_whole_auction(server: BidderServer) -> None:
     assert [c.bidder_id for c in result.candidates] == ["http", "static"]
 
 
+def test_a_stuck_auction_is_cut_off_and_the_loop_keeps_serving(server: BidderServer) -> None:
+    import time as clock
+
+    from chalicelib.rtb.auction import AUCTIONS
+
+    async def stuck(_: httpx.AsyncClient) -> AuctionResult:
+        await asyncio.sleep(30)
+        raise AssertionError("not reached")
+
+    started = clock.monotonic()
+    with pytest.raises(TimeoutError):
+        AUCTIONS.run(stuck, timeout_s=0.2)
+    assert clock.monotonic() - started < 1.0
+    bidders = [http_bidder(server, "after", "/bid/2.00/0")]
+    assert run_auction_sync(bidders, CTX, deadline_ms=1000).winner is not None
+
+
 def test_synchronous_auctions_from_many_threads_share_keep_alive_connections(
     server: BidderServer,
 ) -> None:
