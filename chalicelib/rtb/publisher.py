@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.config import get_settings
+from chalicelib.observability import logger
 from chalicelib.store import keys, numbers
 from chalicelib.store import rtb as rtb_store
 from chalicelib.store.cache import TTLCache
@@ -114,14 +115,18 @@ def _auction(
     bid_id = keys.new_id("bid")
     caller_tags = {f"caller_{k}": v for k, v in describe_number(request.caller_id).items()}
     facts = call_facts(request.caller_id, {**caller_tags, **request.tags}, now)
-    tree = run_ring_tree(
-        config,
-        facts,
-        counts,
-        call_id=bid_id,
-        publisher_id=request.publisher_id,
-        ping_bid_id=bid_id,
-    )
+    try:
+        tree = run_ring_tree(
+            config,
+            facts,
+            counts,
+            call_id=bid_id,
+            publisher_id=request.publisher_id,
+            ping_bid_id=bid_id,
+        )
+    except Exception:  # noqa: BLE001 - the publisher gets a clear "no bid", not a 500
+        logger.exception("ring tree failed for a publisher ping")
+        return _rejection(bid_id, "auction unavailable, try again")
     if tree is None or tree.winner is None:
         reason = "no buyer takes this caller" if tree is None else "no valid bid"
         return _rejection(bid_id, reason)

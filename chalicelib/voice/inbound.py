@@ -201,14 +201,19 @@ def _put_bids_first(
         bids = {bid["target_id"]: bid for bid in held.bids}
         state.held_bid = held.bid_id
     else:
-        tree = run_ring_tree(
-            config,
-            facts,
-            reads.counts,
-            call_id=item.call_sid,
-            publisher_id=item.publisher_id,
-            call_sid=item.call_sid,
-        )
+        try:
+            tree = run_ring_tree(
+                config,
+                facts,
+                reads.counts,
+                call_id=item.call_sid,
+                publisher_id=item.publisher_id,
+                call_sid=item.call_sid,
+            )
+        except Exception:  # noqa: BLE001 - the static targets still take the call
+            logger.exception("ring tree failed; routing to the static targets")
+            state.excluded["ring_tree"] = "auction failed"
+            return
         if tree is None:
             return
         bids = tree.bids

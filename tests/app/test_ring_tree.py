@@ -187,6 +187,26 @@ def test_faulty_bidders_cost_no_more_than_the_deadline_and_static_targets_take_t
     assert record(transcript.call_sid).target_id == static
 
 
+def test_a_failing_auction_still_routes_to_the_static_targets(
+    setup: Setup, bidders: BidderServer, cpaas: CallSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.voice import ringtree
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise TimeoutError("auction loop stuck")
+
+    monkeypatch.setattr(ringtree, "run_auction_sync", broken)
+    buyer = setup.buyer()
+    bidder = rtb_target(setup, buyer, bidders.url("/bid/9.00/0"))
+    static = setup.target(buyer, "+14155550341")
+    _, number = ring_tree(setup, [bidder, static])
+    transcript = cpaas.place_call(new_caller(), number)
+    assert not transcript.application_error
+    assert transcript.dialled() == ["+14155550341"]
+    item = record(transcript.call_sid)
+    assert item.target_id == static and item.routing["excluded"]["ring_tree"] == "auction failed"
+
+
 def test_static_bidders_compete_without_an_endpoint(setup: Setup, cpaas: CallSimulator) -> None:
     buyer = setup.buyer()
     static_bid = rtb_target(
