@@ -2,6 +2,7 @@
 #   make run   - start the local stack (moto server + chalice local on 127.0.0.1:8000,
 #                the dashboard on 127.0.0.1:8001)
 #   make test  - lint, type-check and run the whole test suite
+#   make synth - synthesise the CDK app (every stage) offline into infra/cdk.out/
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -9,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup system-deps dashboard bench clean
+.PHONY: run test lint setup system-deps dashboard bench synth clean
 
 setup: system-deps $(STAMP)
 
@@ -27,7 +28,9 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint dashboard
+# synth packages the Lambda once (chalice downloads its wheels into .chalice/deployments/
+# here, at set-up time), so the infra tests synthesise from that cache without the network.
+test: lint dashboard synth
 	$(PY) -m pytest
 
 run: setup dashboard
@@ -38,6 +41,16 @@ dashboard: setup
 
 bench: setup
 	$(PY) -m bench.webhook
+
+# No AWS credentials needed: env-agnostic stacks, a dummy region for `chalice package`.
+synth: setup
+	rm -rf infra/cdk.out
+	@for stage in dev prod; do \
+	  CDK_DEFAULT_REGION=$${CDK_DEFAULT_REGION:-us-east-1} AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+	  JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 \
+	  $(PY) -m infra.app -c stage=$$stage || exit 1; \
+	done
+	@ls infra/cdk.out/*.template.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis
