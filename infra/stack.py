@@ -177,42 +177,62 @@ class PlatformStack(cdk.Stack):  # type: ignore[misc]  # aws_cdk is skipped by m
             f"{self.app_table.table_arn}/index/*",
             self.idempotency_table.table_arn,
         ]
-        self.function_role = iam.Role(
-            self,
-            "FunctionRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{stage.prefix}: the Chalice functions (API handler, sweep)",
-            inline_policies={
-                "app": iam.PolicyDocument(
-                    statements=[
-                        iam.PolicyStatement(
-                            sid="Tables", actions=TABLE_ACTIONS, resources=table_arns
-                        ),
-                        iam.PolicyStatement(
-                            sid="UserAdmin",
-                            actions=COGNITO_ACTIONS,
-                            resources=[self.user_pool.user_pool_arn],
-                        ),
-                        iam.PolicyStatement(
-                            sid="CpaasToken",
-                            actions=["ssm:GetParameter"],
-                            resources=[token_parameter_arn],
-                        ),
-                        iam.PolicyStatement(
-                            sid="Logs",
-                            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                            resources=[group.log_group_arn for group in log_groups],
-                        ),
-                        iam.PolicyStatement(
-                            # X-Ray has no resource-level permissions.
-                            sid="Tracing",
-                            actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
-                            resources=["*"],
-                        ),
-                    ]
-                )
-            },
-        )
+        log_arns = {
+            logical_id: group.log_group_arn
+            for logical_id, group in zip(function_names, log_groups, strict=True)
+        }
+
+        def function_role(logical_id: str, extra: list[iam.PolicyStatement]) -> iam.Role:
+            """One role per function, each with only what that function does."""
+            return iam.Role(
+                self,
+                f"{logical_id}Role",
+                assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                description=f"{stage.prefix}: {function_names[logical_id]}",
+                inline_policies={
+                    "app": iam.PolicyDocument(
+                        statements=[
+                            iam.PolicyStatement(
+                                sid="Tables", actions=TABLE_ACTIONS, resources=table_arns
+                            ),
+                            *extra,
+                            iam.PolicyStatement(
+                                sid="Logs",
+                                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                                resources=[log_arns[logical_id]],
+                            ),
+                            iam.PolicyStatement(
+                                # X-Ray has no resource-level permissions.
+                                sid="Tracing",
+                                actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                                resources=["*"],
+                            ),
+                        ]
+                    )
+                },
+            )
+
+        # The API handler signs users in and checks CPaaS signatures; the sweep only closes
+        # stale calls and retries pixels, so it gets the tables and its own logs.
+        self.function_roles = {
+            API_HANDLER: function_role(
+                API_HANDLER,
+                [
+                    iam.PolicyStatement(
+                        sid="UserAdmin",
+                        actions=COGNITO_ACTIONS,
+                        resources=[self.user_pool.user_pool_arn],
+                    ),
+                    iam.PolicyStatement(
+                        sid="CpaasToken",
+                        actions=["ssm:GetParameter"],
+                        resources=[token_parameter_arn],
+                    ),
+                ],
+            ),
+            SWEEP_FUNCTION: function_role(SWEEP_FUNCTION, []),
+        }
+        self.function_role = self.function_roles[API_HANDLER]
 
         # --- API + functions --------------------------------------------------------------
         self.chalice = ChaliceApi(
@@ -232,10 +252,8 @@ class PlatformStack(cdk.Stack):  # type: ignore[misc]  # aws_cdk is skipped by m
         )
         self.rest_api = self.chalice.get_resource("RestAPI")
         self.rest_api.add_property_override("Name", f"{stage.prefix}-api")
-        for logical_id in function_names:
-            self.chalice.get_resource(logical_id).add_property_override(
-                "Role", self.function_role.role_arn
-            )
+        for logical_id, role in self.function_roles.items():
+            self.chalice.get_resource(logical_id).add_property_override("Role", role.role_arn)
 
         # --- dashboard + one origin for the API -------------------------------------------
         self.dashboard_bucket = s3.Bucket(

@@ -140,26 +140,35 @@ def test_no_wildcard_dynamodb_and_no_data_action_on_every_resource(synth: Synth)
         assert "Policies" not in function["Properties"]
 
 
-def test_the_function_role_grants_the_tables_the_pool_and_the_token_only(synth: Synth) -> None:
-    settings = STAGES[synth.stage]
-    (role_id,) = _resources(synth.raw, "AWS::IAM::Role").keys() & {
-        k for k in synth.raw["Resources"] if k.startswith("FunctionRole")
-    }
+def _role_statements(synth: Synth, role_id: str) -> dict[str, Any]:
     role = synth.raw["Resources"][role_id]["Properties"]
-    by_sid = {s["Sid"]: s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]}
-    tables = by_sid["Tables"]
+    return {s["Sid"]: s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]}
+
+
+def test_each_function_role_grants_only_what_that_function_needs(synth: Synth) -> None:
+    settings = STAGES[synth.stage]
+    roles = set(_resources(synth.raw, "AWS::IAM::Role"))
+    (api_role,) = {k for k in roles if k.startswith("APIHandlerRole")}
+    (sweep_role,) = {k for k in roles if k.startswith("SweepRole")}
+    api = _role_statements(synth, api_role)
+    tables = api["Tables"]
     assert "dynamodb:Scan" not in tables["Action"]
     assert "dynamodb:TransactWriteItems" not in tables["Action"]  # granted per item action
     assert len(tables["Resource"]) == 3  # app table, its indexes, the idempotency table
-    assert all(a.startswith("cognito-idp:Admin") for a in by_sid["UserAdmin"]["Action"])
-    assert by_sid["UserAdmin"]["Resource"] == {
+    assert all(a.startswith("cognito-idp:Admin") for a in api["UserAdmin"]["Action"])
+    assert api["UserAdmin"]["Resource"] == {
         "Fn::GetAtt": [_logical_id(synth, "AWS::Cognito::UserPool"), "Arn"]
     }
-    token = json.dumps(by_sid["CpaasToken"])
+    token = json.dumps(api["CpaasToken"])
     assert settings.twilio_auth_token_parameter in token
-    assert by_sid["CpaasToken"]["Action"] == "ssm:GetParameter"
-    for function in _resources(synth.raw, "AWS::Serverless::Function").values():
-        assert function["Properties"]["Role"] == {"Fn::GetAtt": [role_id, "Arn"]}
+    assert api["CpaasToken"]["Action"] == "ssm:GetParameter"
+    # The sweep signs nobody in and reads no CPaaS token.
+    assert set(_role_statements(synth, sweep_role)) == {"Tables", "Logs", "Tracing"}
+    functions = _resources(synth.raw, "AWS::Serverless::Function")
+    assert {json.dumps(f["Properties"]["Role"]) for f in functions.values()} == {
+        json.dumps({"Fn::GetAtt": [api_role, "Arn"]}),
+        json.dumps({"Fn::GetAtt": [sweep_role, "Arn"]}),
+    }
 
 
 def _logical_id(synth: Synth, kind: str) -> str:
