@@ -387,17 +387,25 @@ def test_new_tags_mean_a_new_auction_and_an_expired_bid_is_not_used(
     assert record(transcript.call_sid).routing["auction_id"]
 
 
-def test_pings_past_the_publishers_rate_limit_get_429(setup: Setup, bidders: BidderServer) -> None:
+def test_pings_past_the_publishers_rate_limit_get_429(
+    setup: Setup, bidders: BidderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.rtb import routes
+
     bidder = rtb_target(setup, setup.buyer(), bidders.url("/bid/1.00/0"))
     campaign_id, _ = ring_tree(setup, [bidder], rtb={"publisher_pings_per_minute": 2})
     publisher = Publisher(setup)
     publisher.number_for(campaign_id)
+    # All three pings in one minute (20 s into it), whenever the test runs.
+    minute = utcnow().replace(second=20, microsecond=0)
+    monkeypatch.setattr(routes, "utcnow", lambda: minute)
     replies = [publisher.ping(campaign_id, {"caller_id": new_caller()}) for _ in range(3)]
-    if replies[-1].status_code != 429 and utcnow().second == 0:
-        pytest.skip("the pings straddled a minute boundary")  # pragma: no cover
     assert [r.status_code for r in replies] == [200, 200, 429]
-    assert 1 <= int(replies[-1].headers["Retry-After"]) <= 60
+    assert replies[-1].headers["Retry-After"] == "40"
     assert replies[-1].json_body["error"] == "rate_limited"
+    # The next minute opens a new window.
+    monkeypatch.setattr(routes, "utcnow", lambda: minute + timedelta(minutes=1))
+    assert publisher.ping(campaign_id, {"caller_id": new_caller()}).status_code == 200
 
 
 def test_bad_pings_get_clear_errors(setup: Setup, bidders: BidderServer) -> None:
