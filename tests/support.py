@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import shutil
+from typing import Any, NoReturn
 from urllib.parse import urlencode
 
+import pytest
 from twilio.request_validator import RequestValidator
 
 from tools.localaws import free_port
@@ -42,3 +45,20 @@ def call_params(call_sid: str, from_: str, to: str, **extra: str) -> dict[str, s
 
 def bearer(token: str) -> dict[str, Any]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def missing_system_package(message: str) -> NoReturn:
+    """A Debian package a test needs is absent: fail in CI (tools/system_deps.sh installs
+    everything in debian-packages.txt there), skip on a developer's machine."""
+    message += ": run `bash tools/system_deps.sh` (debian-packages.txt)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def system_tool(name: str, package: str) -> str:
+    """The path of a command from a Debian package, or fail/skip as above."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if found is None:
+        missing_system_package(f"{name} is not installed (Debian package {package})")
+    return found

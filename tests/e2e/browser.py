@@ -3,13 +3,13 @@ downloaded browser): where it is, how it is started, and what to do when it is m
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, sync_playwright
+
+from tests.support import missing_system_package
 
 CHROMIUM = Path("/usr/bin/chromium")
 # A fresh profile comes with every launch (Playwright makes a new temporary user data dir);
@@ -28,16 +28,8 @@ CHROMIUM_ARGS = [
 
 
 def require_chromium() -> None:
-    """Fail in CI (where tools/system_deps.sh installs it), skip elsewhere."""
-    if CHROMIUM.exists():
-        return
-    message = (
-        "Debian's chromium is not installed (/usr/bin/chromium): install it with"
-        " `bash tools/system_deps.sh` (debian-packages.txt) or `apt-get install chromium`"
-    )
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    if not CHROMIUM.exists():
+        missing_system_package("Debian's chromium is not installed (/usr/bin/chromium)")
 
 
 @contextmanager

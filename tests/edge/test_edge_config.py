@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support import system_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 EDGE = ROOT / "edge_sip"
@@ -85,15 +86,7 @@ def valid_env(**overrides: str) -> dict[str, str]:
 
 
 def kamailio_binary() -> str:
-    binary = shutil.which("kamailio") or (
-        "/usr/sbin/kamailio" if Path("/usr/sbin/kamailio").exists() else None
-    )
-    if binary is None:
-        message = "kamailio is not installed: run `bash tools/system_deps.sh` (debian-packages.txt)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return binary
+    return system_tool("kamailio", "kamailio")
 
 
 def config_check(config: Path) -> subprocess.CompletedProcess[str]:
@@ -136,9 +129,7 @@ def test_valid_env_renders_a_config_kamailio_accepts(tmp_path: Path) -> None:
 
 def test_tls_is_configured_only_with_cert_and_key(tmp_path: Path) -> None:
     cert, key = tmp_path / "edge.crt", tmp_path / "edge.key"
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is not installed")
+    openssl = system_tool("openssl", "openssl")
     subprocess.run(
         [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
          "-subj", f"/CN={DOMAIN}", "-keyout", str(key), "-out", str(cert)],
@@ -307,11 +298,7 @@ def app_stub() -> Iterator[AppStub]:
 @pytest.fixture
 def edge(tmp_path: Path, app_stub: AppStub) -> Iterator[int]:
     binary = kamailio_binary()
-    if shutil.which("sipp") is None:
-        message = "sipp is not installed: run `bash tools/system_deps.sh` (sip-tester)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    system_tool("sipp", "sip-tester")
     port, rpc = free_port(), free_port()
     env = valid_env(
         SIP_LISTEN=f"udp:127.0.0.1:{port}",
@@ -347,7 +334,7 @@ def sipp(tmp_path: Path, edge_port: int, scenario: str, final: int, *extra: str)
     path = tmp_path / f"{final}-{scenario}"
     path.write_text(text)
     result = subprocess.run(
-        [shutil.which("sipp") or "sipp", f"127.0.0.1:{edge_port}", "-sf", str(path),
+        [system_tool("sipp", "sip-tester"), f"127.0.0.1:{edge_port}", "-sf", str(path),
          "-m", "1", "-i", "127.0.0.1",
          "-p", str(free_port()), "-t", "u1", "-nostdin", "-timeout", "8", "-timeout_error",
          "-key", "domain", DOMAIN, *extra],
