@@ -13,6 +13,7 @@ from chalicelib.routing.decide import (
     order_targets,
     route_call,
     rule_holds,
+    split_by_reason,
     tags_match,
 )
 from chalicelib.routing.model import (
@@ -68,6 +69,7 @@ __all__ = [
     "route_call",
     "rule_holds",
     "schedule_to_dict",
+    "split_by_reason",
     "tag_rule_to_dict",
     "tags_match",
 ]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from itertools import groupby
 from types import MappingProxyType
-from typing import Final
+from typing import Final, TypeVar
 
 from chalicelib.routing.model import (
     STRATEGIES,
@@ -22,6 +22,8 @@ from chalicelib.routing.model import (
     TagValue,
     parse_number,
 )
+
+T = TypeVar("T")
 
 # Twilio's <Dial> takes at most 10 <Number>/<Sip>/<Client> nouns; more are an error.
 MAX_SIMULTANEOUS: Final = 10
@@ -157,15 +159,24 @@ def eligibility(
     """Targets that may take the call (input order kept) and, per excluded id, the reason."""
     plan = list(targets)
     _refuse_duplicates(plan)
-    eligible: list[RoutableTarget] = []
+    return split_by_reason(
+        plan, lambda target: exclusion_reason(target, facts), lambda target: target.target_id
+    )
+
+
+def split_by_reason(
+    items: Iterable[T], reason_of: Callable[[T], str | None], id_of: Callable[[T], str]
+) -> tuple[list[T], dict[str, str]]:
+    """The items with no reason against them (order kept), and each other id's reason."""
+    kept: list[T] = []
     excluded: dict[str, str] = {}
-    for target in plan:
-        reason = exclusion_reason(target, facts)
+    for item in items:
+        reason = reason_of(item)
         if reason is None:
-            eligible.append(target)
+            kept.append(item)
         else:
-            excluded[target.target_id] = reason
-    return eligible, excluded
+            excluded[id_of(item)] = reason
+    return kept, excluded
 
 
 def _weighted_draws(

@@ -24,6 +24,7 @@ from chalicelib.routing import (
     parse_number,
     parse_schedule,
     parse_tag_rule,
+    split_by_reason,
 )
 
 Method: TypeAlias = Literal["POST", "GET"]
@@ -218,15 +219,9 @@ def eligible_bidders(
     bidders: Iterable[Bidder], facts: CallFacts
 ) -> tuple[list[Bidder], dict[str, str]]:
     """Bidders that may bid (input order kept) and, per excluded id, the reason."""
-    eligible: list[Bidder] = []
-    excluded: dict[str, str] = {}
-    for bidder in bidders:
-        reason = bidder_exclusion(bidder, facts)
-        if reason is None:
-            eligible.append(bidder)
-        else:
-            excluded[bidder.bidder_id] = reason
-    return eligible, excluded
+    return split_by_reason(
+        bidders, lambda bidder: bidder_exclusion(bidder, facts), lambda bidder: bidder.bidder_id
+    )
 
 
 @dataclass(frozen=True)
