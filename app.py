@@ -13,9 +13,11 @@ from chalicelib.api import (
     pools,
     publishers,
     reports,
+    sip_edges,
 )
 from chalicelib.config import get_settings
 from chalicelib.dni import routes as dni_routes
+from chalicelib.edge import routes as edge_routes
 from chalicelib.observability import http_middleware
 from chalicelib.rtb import routes as rtb_routes
 from chalicelib.store.tables import configure
@@ -38,9 +40,11 @@ for api_blueprint in (
     catalog.bp,
     pools.bp,
     reports.bp,
+    sip_edges.bp,
 ):
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
 app.register_blueprint(rtb_routes.bp, url_prefix="/rtb/v1")
 app.register_blueprint(dni_routes.bp, url_prefix="/dni/v1")
 app.register_blueprint(dni_routes.script_bp)
+app.register_blueprint(edge_routes.bp, url_prefix="/edge/v1")
 app.register_blueprint(sweep.bp)

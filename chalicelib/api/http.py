@@ -104,7 +104,7 @@ def _answer(call: Callable[[], Response]) -> Response:
         return error_response(err)
 
 
-def _authenticated(
+def authenticated(
     authenticate: Callable[[Request], Any],
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """A view that runs `authenticate` first and passes what it returns as the first argument."""
@@ -129,7 +129,7 @@ def user_view(minimum: Role) -> Callable[[Callable[..., Response]], Callable[...
         logger.append_keys(account_id=principal.account_id, user_id=principal.user_id)
         return principal
 
-    return _authenticated(authenticate)
+    return authenticated(authenticate)
 
 
 def authenticate_user(request: Request) -> Principal:
@@ -154,7 +154,7 @@ def authenticate_publisher(request: Request) -> KeyPrincipal:
 
 def publisher_view(fn: Callable[..., Response]) -> Callable[..., Response]:
     """Require a live publisher API key; pass its principal first."""
-    return _authenticated(authenticate_publisher)(fn)
+    return authenticated(authenticate_publisher)(fn)
 
 
 def public_view(fn: Callable[..., Response]) -> Callable[..., Response]:

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
+from chalicelib.edge.devices import DOMAIN, EXTENSION
 from chalicelib.phone import parse_e164
 
 E164 = Annotated[str, AfterValidator(parse_e164)]
@@ -106,3 +107,15 @@ class BidRequest(Strict):
     tags: dict[TagName, Annotated[str, Field(max_length=200)]] = Field(
         default_factory=dict, max_length=50
     )
+
+
+class CreateSipEdgeRequest(Strict):
+    name: Name
+    # The SIP domain phones register to (also the digest realm), e.g. sip.office.example.com.
+    domain: Annotated[str, Field(max_length=253, pattern=DOMAIN.pattern), AfterValidator(str.lower)]
+
+
+class CreateSipDeviceRequest(Strict):
+    extension: Annotated[str, Field(pattern=EXTENSION.pattern)]
+    label: Annotated[str, Field(max_length=120)] | None = None
+    user_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from chalicelib.api.schemas import MASKED_SECRET
+from chalicelib.edge.devices import Presence, epoch, is_online, sip_uri
 from chalicelib.store.calls import tags_of
 from chalicelib.store.models import (
     AccountItem,
     ApiKeyItem,
     CallItem,
     PublisherItem,
+    SipDeviceItem,
+    SipEdgeItem,
     TrackingNumberItem,
     UserItem,
 )
@@ -54,6 +58,50 @@ def api_key(item: ApiKeyItem) -> dict[str, Any]:
         "created_at": item.created_at.isoformat(),
         "revoked_at": item.revoked_at.isoformat() if item.revoked_at else None,
     }
+
+
+def sip_edge(item: SipEdgeItem, devices: list[SipDeviceItem], now: datetime) -> dict[str, Any]:
+    return {
+        "id": item.edge_id,
+        "name": item.name,
+        "domain": item.domain,
+        "secret_prefix": item.secret_prefix,
+        "devices": len(devices),
+        "online": sum(1 for device in devices if is_online(presence(device), now)),
+        "last_sync_at": _iso(item.last_sync_at),
+        "created_at": item.created_at.isoformat(),
+        "secret_rotated_at": _iso(item.secret_rotated_at),
+    }
+
+
+def presence(item: SipDeviceItem) -> Presence:
+    until = item.registered_until
+    return Presence(bool(item.registered), float(until) if until is not None else None)
+
+
+def sip_device(item: SipDeviceItem, now: datetime) -> dict[str, Any]:
+    """A phone as the device list shows it; never its HA1."""
+    online = is_online(presence(item), now)
+    until = item.registered_until
+    return {
+        "edge_id": item.edge_id,
+        "extension": item.extension,
+        "sip_uri": sip_uri(item.extension, item.domain),
+        "label": item.label,
+        "user_id": item.user_id,
+        "status": "online" if online else "offline",
+        "contacts": _int(item.contact_count) if online else 0,
+        "user_agent": item.user_agent or None,
+        "source": item.source or None,
+        "registered_until": epoch(float(until)).isoformat() if online and until else None,
+        "last_seen": _iso(item.last_seen),
+        "created_at": item.created_at.isoformat(),
+        "password_rotated_at": _iso(item.password_rotated_at),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def tracking_number(item: TrackingNumberItem) -> dict[str, Any]:

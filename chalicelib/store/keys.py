@@ -83,3 +83,17 @@ def dni_session_pk(session_id: str) -> str:
 
 def pool_sessions_pk(account_id: str, pool_id: str) -> str:
     return f"{pool_pk(account_id, pool_id)}#SESSIONS"
+
+
+def sip_edge_sk(edge_id: str) -> str:
+    return f"SIPEDGE#{edge_id}"
+
+
+def edge_secret_pk(secret_hash: str) -> str:
+    return f"EDGESECRET#{secret_hash}"
+
+
+def sip_device_sk(edge_id: str = "", extension: str = "") -> str:
+    """`SIPDEV#<edge>#<ext>`; without an extension the prefix of the edge's devices, without
+    an edge the prefix of all the account's devices."""
+    return f"SIPDEV#{edge_id}#{extension}" if edge_id else "SIPDEV#"

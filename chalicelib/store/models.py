@@ -373,6 +373,55 @@ class BidItem(AppItem):
     created_at = UTCDateTimeAttribute()
 
 
+class SipEdgeItem(AppItem):
+    """`ACCT#<a>` / `SIPEDGE#<edge>`: a SIP edge (Kamailio) the account runs for its phones;
+    it authenticates to the app with a shared secret stored only as a SHA-256 hash."""
+
+    Meta = _AppMeta
+    account_id = UnicodeAttribute()
+    edge_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    domain = UnicodeAttribute()  # SIP domain and digest realm
+    secret_prefix = UnicodeAttribute()
+    secret_hash = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    secret_rotated_at = UTCDateTimeAttribute(null=True)
+    last_sync_at = UTCDateTimeAttribute(null=True)  # the edge's last presence snapshot
+
+
+class EdgeSecretLookupItem(AppItem):
+    """`EDGESECRET#<sha256 of the secret>` / `META`: which edge presents this secret."""
+
+    Meta = _AppMeta
+    account_id = UnicodeAttribute()
+    edge_id = UnicodeAttribute()
+    domain = UnicodeAttribute()
+
+
+class SipDeviceItem(AppItem):
+    """`ACCT#<a>` / `SIPDEV#<edge>#<extension>`: an operator's SIP credential on an edge (HA1
+    only, never the password) and its registration state as the edge last reported it."""
+
+    Meta = _AppMeta
+    account_id = UnicodeAttribute()
+    edge_id = UnicodeAttribute()
+    extension = UnicodeAttribute()
+    domain = UnicodeAttribute()
+    label = UnicodeAttribute(null=True)
+    user_id = UnicodeAttribute(null=True)  # the operator (dashboard user) using the phone
+    ha1 = UnicodeAttribute()  # md5(extension:domain:password)
+    created_at = UTCDateTimeAttribute()
+    password_rotated_at = UTCDateTimeAttribute(null=True)
+    # Presence, changed only by reports not older than `reported_at` (epoch seconds).
+    registered = BooleanAttribute(default=False)
+    contact_count = NumberAttribute(default=0)
+    registered_until = NumberAttribute(null=True)  # epoch seconds the registration lasts to
+    user_agent = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)  # proto:ip:port the phone registered from
+    last_seen = UTCDateTimeAttribute(null=True)  # last report of it registered
+    reported_at = NumberAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[AppItem], ...] = (
     AppItem,
     AccountItem,
@@ -395,4 +444,7 @@ ALL_MODELS: tuple[type[AppItem], ...] = (
     PoolKeyItem,
     LeaseItem,
     DniSessionItem,
+    SipEdgeItem,
+    EdgeSecretLookupItem,
+    SipDeviceItem,
 )

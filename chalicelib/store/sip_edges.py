@@ -1,0 +1,289 @@
+"""SIP edges, operators' SIP credentials (HA1 only) and the presence the edges report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.update import Action
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.clock import utcnow
+from chalicelib.edge import devices
+from chalicelib.store import keys
+from chalicelib.store.errors import condition_failed
+from chalicelib.store.models import EdgeSecretLookupItem, SipDeviceItem, SipEdgeItem
+from chalicelib.store.tables import connection
+from chalicelib.store.tenants import AlreadyExists
+
+
+@dataclass(frozen=True)
+class EdgePrincipal:
+    """Which account's edge a presented shared secret belongs to."""
+
+    account_id: str
+    edge_id: str
+    domain: str
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One extension's registration state, from an edge report or snapshot."""
+
+    extension: str
+    registered: bool
+    contact_count: int
+    registered_until: float | None
+    user_agent: str | None
+    source: str | None
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    devices: int
+    online: int
+    changed: int
+    unknown: tuple[str, ...]  # registered extensions the app has no credential for
+
+
+def _lookup(secret_hash: str, edge: SipEdgeItem) -> EdgeSecretLookupItem:
+    return EdgeSecretLookupItem(
+        keys.edge_secret_pk(secret_hash),
+        keys.META,
+        account_id=edge.account_id,
+        edge_id=edge.edge_id,
+        domain=edge.domain,
+    )
+
+
+def create_edge(account_id: str, name: str, domain: str) -> tuple[SipEdgeItem, str]:
+    """A new edge and its shared secret (returned once, stored hashed).
+
+    Raises AlreadyExists when the account has an edge for this domain: routing finds a
+    phone's edge by the domain of its SIP address."""
+    if any(edge.domain == domain for edge in list_edges(account_id)):
+        raise AlreadyExists(domain)
+    edge_id = keys.new_id("edge")
+    secret = devices.new_edge_secret()
+    digest = devices.hash_secret(secret)
+    edge = SipEdgeItem(
+        keys.account_pk(account_id),
+        keys.sip_edge_sk(edge_id),
+        account_id=account_id,
+        edge_id=edge_id,
+        name=name,
+        domain=domain,
+        secret_prefix=secret[:8],
+        secret_hash=digest,
+        created_at=utcnow(),
+    )
+    with TransactWrite(connection=connection()) as tx:
+        tx.save(edge, condition=SipEdgeItem.pk.does_not_exist())
+        tx.save(_lookup(digest, edge), condition=EdgeSecretLookupItem.pk.does_not_exist())
+    return edge, secret
+
+
+def list_edges(account_id: str) -> list[SipEdgeItem]:
+    return list(
+        SipEdgeItem.query(
+            keys.account_pk(account_id), SipEdgeItem.sk.startswith(keys.sip_edge_sk(""))
+        )
+    )
+
+
+def get_edge(account_id: str, edge_id: str) -> SipEdgeItem | None:
+    try:
+        return SipEdgeItem.get(keys.account_pk(account_id), keys.sip_edge_sk(edge_id))
+    except DoesNotExist:
+        return None
+
+
+def rotate_edge_secret(edge: SipEdgeItem) -> str:
+    """A new shared secret; the old one stops working at once."""
+    secret = devices.new_edge_secret()
+    digest = devices.hash_secret(secret)
+    old = EdgeSecretLookupItem(keys.edge_secret_pk(edge.secret_hash), keys.META)
+    now = utcnow()
+    with TransactWrite(connection=connection()) as tx:
+        tx.update(
+            edge,
+            actions=[
+                SipEdgeItem.secret_hash.set(digest),
+                SipEdgeItem.secret_prefix.set(secret[:8]),
+                SipEdgeItem.secret_rotated_at.set(now),
+            ],
+            condition=SipEdgeItem.secret_hash == edge.secret_hash,
+        )
+        tx.delete(old)
+        tx.save(_lookup(digest, edge), condition=EdgeSecretLookupItem.pk.does_not_exist())
+    edge.secret_hash, edge.secret_prefix, edge.secret_rotated_at = digest, secret[:8], now
+    return secret
+
+
+def authenticate_edge(secret: str) -> EdgePrincipal | None:
+    """The edge presenting this secret, or None (one GetItem)."""
+    if not secret.startswith(f"{devices.EDGE_SECRET_PREFIX}_") or len(secret) > 128:
+        return None
+    try:
+        found = EdgeSecretLookupItem.get(
+            keys.edge_secret_pk(devices.hash_secret(secret)), keys.META
+        )
+    except DoesNotExist:
+        return None
+    return EdgePrincipal(found.account_id, found.edge_id, found.domain)
+
+
+def add_device(
+    edge: SipEdgeItem, extension: str, label: str | None, user_id: str | None
+) -> tuple[SipDeviceItem, str]:
+    """A credential for `extension` on the edge; returns it and its password (shown once)."""
+    password = devices.new_password()
+    item = SipDeviceItem(
+        keys.account_pk(edge.account_id),
+        keys.sip_device_sk(edge.edge_id, extension),
+        account_id=edge.account_id,
+        edge_id=edge.edge_id,
+        extension=extension,
+        domain=edge.domain,
+        label=label,
+        user_id=user_id,
+        ha1=devices.ha1(extension, edge.domain, password),
+        created_at=utcnow(),
+    )
+    try:
+        item.save(condition=SipDeviceItem.pk.does_not_exist())
+    except PutError as err:
+        if condition_failed(err):
+            raise AlreadyExists(extension) from err
+        raise
+    return item, password
+
+
+def get_device(account_id: str, edge_id: str, extension: str) -> SipDeviceItem | None:
+    try:
+        return SipDeviceItem.get(
+            keys.account_pk(account_id), keys.sip_device_sk(edge_id, extension)
+        )
+    except DoesNotExist:
+        return None
+
+
+def list_devices(account_id: str, edge_id: str = "") -> list[SipDeviceItem]:
+    """An edge's devices, or with no edge every device of the account (one Query)."""
+    prefix = keys.sip_device_sk(edge_id) if edge_id else keys.sip_device_sk()
+    condition = SipDeviceItem.sk.startswith(prefix)
+    return list(SipDeviceItem.query(keys.account_pk(account_id), condition))
+
+
+def rotate_password(device: SipDeviceItem) -> str:
+    """A new password: the old one stops registering once the edge pulls the new HA1."""
+    password = devices.new_password()
+    ha1 = devices.ha1(device.extension, device.domain, password)
+    device.update(
+        actions=[SipDeviceItem.ha1.set(ha1), SipDeviceItem.password_rotated_at.set(utcnow())],
+        condition=SipDeviceItem.pk.exists(),
+    )
+    return password
+
+
+def revoke_device(account_id: str, edge_id: str, extension: str) -> bool:
+    """Deletes the credential (the edge drops it and its registration on its next pull)."""
+    device = get_device(account_id, edge_id, extension)
+    if device is None:
+        return False
+    device.delete()
+    return True
+
+
+def apply_report(principal: EdgePrincipal, report: Registration, at: float) -> str:
+    """Records a registration change unless a newer one is recorded already.
+
+    Returns "applied", "stale" (an older report arriving late) or "unknown" (no such
+    credential: revoked, or never created)."""
+    item = SipDeviceItem(
+        keys.account_pk(principal.account_id),
+        keys.sip_device_sk(principal.edge_id, report.extension),
+    )
+    actions: list[Action] = [
+        SipDeviceItem.registered.set(report.registered),
+        SipDeviceItem.contact_count.set(report.contact_count),
+        SipDeviceItem.reported_at.set(at),
+    ]
+    if report.registered:
+        actions += [
+            SipDeviceItem.last_seen.set(devices.epoch(at)),
+            SipDeviceItem.user_agent.set(report.user_agent or ""),
+            SipDeviceItem.source.set(report.source or ""),
+        ]
+        if report.registered_until is not None:
+            actions.append(SipDeviceItem.registered_until.set(report.registered_until))
+    try:
+        item.update(
+            actions=actions,
+            condition=SipDeviceItem.pk.exists()
+            & (SipDeviceItem.reported_at.does_not_exist() | (SipDeviceItem.reported_at <= at)),
+        )
+    except UpdateError as err:
+        if not condition_failed(err):
+            raise
+        known = get_device(principal.account_id, principal.edge_id, report.extension)
+        return "stale" if known is not None else "unknown"
+    return "applied"
+
+
+def _needs_write(device: SipDeviceItem, seen: Registration | None, at: float) -> bool:
+    if seen is None:
+        return bool(device.registered)
+    if not device.registered or device.contact_count != seen.contact_count:
+        return True
+    # Still registered: refresh only an expiry that would otherwise run out before the
+    # next snapshot (reports keep it fresh in the normal case).
+    until = device.registered_until
+    return seen.registered_until is not None and (until is None or until < at + 300)
+
+
+def apply_snapshot(
+    principal: EdgePrincipal, registrations: Sequence[Registration], at: float
+) -> SnapshotResult:
+    """Makes the app's presence match the edge's own registration table taken at `at`:
+    listed extensions online, every other device of the edge offline. Devices changed after
+    `at` by a report are left alone (the report is newer)."""
+    seen = {registration.extension: registration for registration in registrations}
+    known = list_devices(principal.account_id, principal.edge_id)
+    changed = 0
+    for device in known:
+        registration = seen.get(device.extension)
+        if not _needs_write(device, registration, at):
+            continue
+        offline = Registration(device.extension, False, 0, None, None, None)
+        if apply_report(principal, registration or offline, at) == "applied":
+            changed += 1
+    edge = SipEdgeItem(keys.account_pk(principal.account_id), keys.sip_edge_sk(principal.edge_id))
+    try:
+        edge.update(
+            actions=[SipEdgeItem.last_sync_at.set(devices.epoch(at))],
+            condition=SipEdgeItem.pk.exists(),
+        )
+    except UpdateError as err:
+        if not condition_failed(err):
+            raise
+    names = {device.extension for device in known}
+    return SnapshotResult(
+        devices=len(known),
+        online=sum(1 for registration in registrations if registration.extension in names),
+        changed=changed,
+        unknown=tuple(sorted(set(seen) - names)),
+    )
+
+
+def credentials_of(principal: EdgePrincipal) -> list[tuple[str, str]]:
+    """(extension, HA1) of every device of the edge, sorted: what the edge may authenticate."""
+    return sorted(
+        (device.extension, device.ha1)
+        for device in list_devices(principal.account_id, principal.edge_id)
+    )
+
+
+def devices_by_uri(items: Iterable[SipDeviceItem]) -> dict[str, SipDeviceItem]:
+    return {devices.sip_uri(item.extension, item.domain): item for item in items}
