@@ -1,7 +1,8 @@
 #!/bin/sh
 # Entrypoint of the SIP edge image: renders the Kamailio configuration from the environment
-# (edge_sip/render.py refuses missing or invalid values, naming them) and runs Kamailio in the
-# foreground (no init system in the container).
+# (edge_sip/render.py refuses missing or invalid values, naming them), starts the agent that
+# loads the operators' credentials from the app and sends it registration snapshots (it waits
+# for Kamailio's RPC port), and runs Kamailio in the foreground (no init system here).
 #
 # Environment (defaults in the Dockerfile):
 #   SIP_DOMAIN          SIP domain / digest realm the phones register to (required)
@@ -14,9 +15,11 @@
 #   MIN_EXPIRES         shortest registration accepted, seconds
 #   MAX_EXPIRES         longest registration granted, seconds
 #   RPC_PORT            loopback port of JSON-RPC over HTTP (ul.dump, htable.sets)
-#   SIP_CREDENTIALS     initial credentials, comma-separated EXTENSION:HA1 (optional)
+#   CREDENTIALS_INTERVAL  seconds between the agent's pulls of APP_URL/edge/v1/credentials
+#   PRESENCE_INTERVAL   seconds between the agent's ul.dump snapshots to the app
 set -eu
 
 out=/run/edge
 config=$(python3 /opt/edge/render.py --template /opt/edge/kamailio.cfg.tmpl --out "$out")
+python3 /opt/edge/agent.py &
 exec kamailio -DD -E -f "$config"

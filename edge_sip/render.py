@@ -2,10 +2,11 @@
 
 Usage: python3 render.py --out DIR [--template PATH]
 
-Writes into DIR: kamailio.cfg (the rendered configuration), address.list (the CPaaS allow-list
-for the permissions module) and credentials.cfg (the initial HA1 credentials, loaded into the
-`cred` htable). Prints the path of kamailio.cfg. Refuses missing or invalid values with one
-line per problem, each naming its variable, and exit status 2. Standard library only: it runs
+Writes into DIR: kamailio.cfg (the rendered configuration) and address.list (the CPaaS
+allow-list for the permissions module). Prints the path of kamailio.cfg. The credentials are
+not part of the configuration: the agent (agent.py) loads them from the app at run time.
+Refuses missing or invalid values with one line per problem, each naming its variable, and
+exit status 2. Standard library only: it runs
 in the edge image with Debian's python3.
 """
 
@@ -37,17 +38,17 @@ VARIABLES: dict[str, str | None] = {
     "MIN_EXPIRES": "60",
     "MAX_EXPIRES": "3600",
     "RPC_PORT": "5090",
-    "SIP_CREDENTIALS": "",
+    "CREDENTIALS_INTERVAL": "10",
+    "PRESENCE_INTERVAL": "60",
 }
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 _SECRET = re.compile(r"^[A-Za-z0-9._~+/=-]{16,256}$")
-_EXTENSION = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
-_HA1 = re.compile(r"^[0-9a-f]{32}$")
 _URL_SAFE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+$")
 _PLACEHOLDER = re.compile(r"\{\{[A-Z_]+\}\}")
 _MAX_EXPIRY = 86400
+_MAX_INTERVAL = 3600
 
 
 class RenderError(ValueError):
@@ -81,7 +82,8 @@ class EdgeSettings:
     min_expires: int
     max_expires: int
     rpc_port: int
-    credentials: tuple[tuple[str, str], ...]  # (extension, HA1)
+    credentials_interval: int  # seconds between the agent's credential pulls
+    presence_interval: int  # seconds between the agent's registration snapshots
 
     @property
     def tls(self) -> bool:
@@ -133,22 +135,6 @@ def _networks(
         except ValueError as exc:
             problems.append(f"CPAAS_ALLOW: {item!r} is not a CIDR ({exc})")
     return tuple(networks)
-
-
-def _credentials(raw: str, problems: list[str]) -> tuple[tuple[str, str], ...]:
-    if not raw:
-        return ()
-    pairs = []
-    for index, item in enumerate(part.strip() for part in raw.split(",")):
-        extension, _, ha1 = item.partition(":")
-        # Never echo an HA1: it is password-equivalent for the realm.
-        if not _EXTENSION.match(extension) or not _HA1.match(ha1.lower()):
-            problems.append(
-                f"SIP_CREDENTIALS: entry {index + 1} is not EXTENSION:HA1 (32 hex digits)"
-            )
-            continue
-        pairs.append((extension, ha1.lower()))
-    return tuple(pairs)
 
 
 def settings_from_env(env: Mapping[str, str]) -> EdgeSettings:
@@ -217,7 +203,14 @@ def settings_from_env(env: Mapping[str, str]) -> EdgeSettings:
         if listener.proto in ("tcp", "tls") and listener.port == rpc_port and loopback:
             problems.append(f"RPC_PORT: {rpc_port} is taken by SIP_LISTEN {listener.socket}")
 
-    credentials = _credentials(_value(env, "SIP_CREDENTIALS"), problems)
+    intervals = []
+    for name in ("CREDENTIALS_INTERVAL", "PRESENCE_INTERVAL"):
+        raw = _value(env, name)
+        if not raw.isdigit() or not 1 <= int(raw) <= _MAX_INTERVAL:
+            problems.append(f"{name}: {raw!r} is not a number of seconds (1-{_MAX_INTERVAL})")
+            intervals.append(0)
+        else:
+            intervals.append(int(raw))
 
     if problems:
         raise RenderError(problems)
@@ -232,7 +225,8 @@ def settings_from_env(env: Mapping[str, str]) -> EdgeSettings:
         min_expires=min_expires,
         max_expires=max_expires,
         rpc_port=rpc_port,
-        credentials=credentials,
+        credentials_interval=intervals[0],
+        presence_interval=intervals[1],
     )
 
 
@@ -241,18 +235,6 @@ def address_list(settings: EdgeSettings) -> str:
     lines = ["# group  address  mask  port (0: any)  tag -- written by render.py"]
     for network in settings.cpaas_allow:
         lines.append(f"1 {network.network_address} {network.prefixlen} 0 cpaas")
-    return "\n".join(lines) + "\n"
-
-
-def credentials_cfg(settings: EdgeSettings) -> str:
-    """route[LOAD_CREDENTIALS]: fills the `cred` htable with extension => HA1."""
-    lines = [
-        "# Written by render.py: the initial SIP credentials (HA1). The app updates them at",
-        "# run time over JSON-RPC (htable.sets cred EXT HA1 / htable.delete cred EXT).",
-        "route[LOAD_CREDENTIALS] {",
-    ]
-    lines += [f'\t$sht(cred=>{ext}) = "{ha1}";' for ext, ha1 in settings.credentials]
-    lines += ["\treturn;", "}"]
     return "\n".join(lines) + "\n"
 
 
@@ -272,7 +254,6 @@ def render(settings: EdgeSettings, template: str, out_dir: Path) -> str:
         "TLS_KEY": settings.tls_key,
         "RUN_DIR": str(out),
         "ADDRESS_FILE": str(out / "address.list"),
-        "CREDENTIALS_FILE": str(out / "credentials.cfg"),
     }
     text = template
     for name, value in values.items():
@@ -284,7 +265,7 @@ def render(settings: EdgeSettings, template: str, out_dir: Path) -> str:
 
 
 def _write_private(path: Path, text: str) -> None:
-    # The config holds the shared secret and the credentials hold HA1s: owner-only.
+    # The config holds the shared secret: owner-only.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
@@ -292,12 +273,11 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def write_edge(env: Mapping[str, str], out_dir: Path, template_path: Path = TEMPLATE) -> Path:
-    """Validates env, writes the three files into out_dir, returns the kamailio.cfg path."""
+    """Validates env, writes the two files into out_dir, returns the kamailio.cfg path."""
     settings = settings_from_env(env)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = render(settings, template_path.read_text(encoding="utf-8"), out_dir)
     _write_private(out_dir / "address.list", address_list(settings))
-    _write_private(out_dir / "credentials.cfg", credentials_cfg(settings))
     _write_private(out_dir / "kamailio.cfg", config)
     return out_dir / "kamailio.cfg"
 

@@ -44,7 +44,8 @@ class RegistrationReport(Strict):
     contact_count: Annotated[int, Field(ge=0, le=100)]
     user_agent: UserAgent = None
     source: Source = None
-    expires: Epoch | None = None  # when the registration runs out (epoch seconds)
+    # When the registration runs out (epoch seconds; 0 or absent: not known / not registered).
+    expires: Annotated[float, Field(ge=0)] | None = None
     at: Epoch | None = None  # when the edge saw the change (epoch seconds)
 
 
@@ -110,7 +111,7 @@ def report_registration(principal: EdgePrincipal) -> Response:
         extension=body.extension,
         registered=body.registered and body.contact_count > 0,
         contact_count=body.contact_count,
-        registered_until=body.expires,
+        registered_until=body.expires or None,
         user_agent=body.user_agent,
         source=body.source,
     )

@@ -3,11 +3,9 @@ staying in step with the renderer, and one live run driven by sipp."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -19,15 +17,9 @@ from typing import Any
 
 import pytest
 
+from tests.edge.harness import DOMAIN, EDGE, ROOT, Edge, free_port, ha1, render, sipp, wait_for
 from tests.support import system_tool
 
-ROOT = Path(__file__).resolve().parents[2]
-EDGE = ROOT / "edge_sip"
-SCENARIOS = Path(__file__).resolve().parent / "scenarios"
-sys.path.insert(0, str(EDGE))
-import render  # noqa: E402  (edge_sip is not a package: the image runs render.py as a script)
-
-DOMAIN = "edge.test"
 SECRET = "edge-shared-secret-0123456789"
 PASSWORD = "pw-1001-correct"
 
@@ -65,10 +57,6 @@ MODULE_PACKAGE = {
 }
 
 
-def ha1(extension: str, password: str) -> str:
-    return hashlib.md5(f"{extension}:{DOMAIN}:{password}".encode()).hexdigest()  # noqa: S324
-
-
 def valid_env(**overrides: str) -> dict[str, str]:
     env = {
         "SIP_DOMAIN": DOMAIN,
@@ -79,7 +67,8 @@ def valid_env(**overrides: str) -> dict[str, str]:
         "MIN_EXPIRES": "60",
         "MAX_EXPIRES": "3600",
         "RPC_PORT": "15090",
-        "SIP_CREDENTIALS": f"1001:{ha1('1001', PASSWORD)}",
+        "CREDENTIALS_INTERVAL": "1",
+        "PRESENCE_INTERVAL": "60",
     }
     env.update(overrides)
     return env
@@ -118,8 +107,7 @@ def test_valid_env_renders_a_config_kamailio_accepts(tmp_path: Path) -> None:
         "1 127.0.0.0 8 0 cpaas",
         "1 2001:db8:: 32 0 cpaas",
     ]
-    assert ha1("1001", PASSWORD) in (tmp_path / "credentials.cfg").read_text()
-    for name in ("kamailio.cfg", "address.list", "credentials.cfg"):
+    for name in ("kamailio.cfg", "address.list"):
         assert (tmp_path / name).stat().st_mode & 0o077 == 0
     # And Kamailio's own config check passes
     checked = config_check(config)
@@ -173,7 +161,8 @@ def test_tls_is_configured_only_with_cert_and_key(tmp_path: Path) -> None:
         ("MAX_EXPIRES", "0"),
         ("RPC_PORT", "0"),
         ("RPC_PORT", "15060"),
-        ("SIP_CREDENTIALS", "1001:not-a-ha1"),
+        ("CREDENTIALS_INTERVAL", "0"),
+        ("PRESENCE_INTERVAL", "soon"),
     ],
 )
 def test_invalid_env_is_refused_naming_the_variable(name: str, value: str, tmp_path: Path) -> None:
@@ -184,21 +173,21 @@ def test_invalid_env_is_refused_naming_the_variable(name: str, value: str, tmp_p
     assert not (tmp_path / "kamailio.cfg").exists()
 
 
-def test_the_cli_refuses_with_a_message_and_never_echoes_a_ha1(tmp_path: Path) -> None:
-    secret_ha1 = ha1("1001", PASSWORD)
+def test_the_cli_refuses_with_a_message_and_never_echoes_the_secret(tmp_path: Path) -> None:
     env = {
         "PATH": os.environ.get("PATH", ""),
-        **valid_env(SIP_CREDENTIALS=f"1001:{secret_ha1}x"),
+        **valid_env(EDGE_SHARED_SECRET=SECRET + '"'),
         "SIP_DOMAIN": "",
     }
-    result = subprocess.run(
-        [sys.executable, str(EDGE / "render.py"), "--out", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
-    assert result.returncode == 2
-    assert "SIP_DOMAIN: required and not set" in result.stderr
-    assert "SIP_CREDENTIALS" in result.stderr
-    assert secret_ha1 not in result.stderr + result.stdout
+    for command in (["render.py", "--out", str(tmp_path)], ["agent.py", "--once"]):
+        result = subprocess.run(
+            [sys.executable, str(EDGE / command[0]), *command[1:]],
+            env=env, capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert result.returncode == 2, command
+        assert "SIP_DOMAIN: required and not set" in result.stderr
+        assert "EDGE_SHARED_SECRET" in result.stderr
+        assert SECRET not in result.stderr + result.stdout
 
 
 # --- the image stays in step with the renderer ----------------------------------------------
@@ -218,10 +207,14 @@ def test_dockerfile_and_entrypoint_document_exactly_the_renderer_variables() -> 
         assert (render.VARIABLES[name] or "") == value, name
     # Same template and renderer as the tests use, run before exec'ing kamailio in the foreground.
     assert re.search(
-        r"^COPY kamailio\.cfg\.tmpl render\.py entrypoint\.sh /opt/edge/", dockerfile, re.M
+        r"^COPY kamailio\.cfg\.tmpl render\.py agent\.py entrypoint\.sh /opt/edge/",
+        dockerfile,
+        re.M,
     )
     assert "--template /opt/edge/kamailio.cfg.tmpl" in entrypoint
     assert "python3 /opt/edge/render.py" in entrypoint
+    assert re.search(r"^python3 /opt/edge/agent.py &$", entrypoint, re.M)
+    assert re.search(r"^COPY [^\n]*\bagent\.py\b", dockerfile, re.M)
     assert re.search(r'^exec kamailio -DD -E -f "\$config"$', entrypoint, re.M)
     assert re.search(r'^ENTRYPOINT \["/opt/edge/entrypoint.sh"\]', dockerfile, re.M)
     assert dockerfile.startswith("#") and "FROM debian:bookworm-slim" in dockerfile
@@ -250,35 +243,43 @@ def test_dockerfile_installs_the_package_of_every_loaded_module() -> None:
 # --- live: Kamailio on loopback, driven by sipp ---------------------------------------------
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on loopback."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
-
-
 class AppStub(ThreadingHTTPServer):
+    """Stands in for the app: serves `credentials`, records reports and snapshots."""
+
+    credentials: dict[str, str]
     reports: list[tuple[str, dict[str, Any]]]
+    snapshots: list[dict[str, Any]]
 
 
-class ReportHandler(BaseHTTPRequestHandler):
+class StubHandler(BaseHTTPRequestHandler):
     server: AppStub
 
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.server.reports.append(
-            (self.path + " " + self.headers.get("X-Edge-Secret", ""), json.loads(body))
-        )
-        self.send_response(204)
+    def do_GET(self) -> None:
+        if self.headers.get("X-Edge-Secret") != SECRET:
+            self.send_response(401)
+            self.end_headers()
+            return
+        listed = [{"extension": e, "ha1": h} for e, h in sorted(self.server.credentials.items())]
+        body = json.dumps({"domain": DOMAIN, "credentials": listed}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        if self.path.endswith("/sync"):
+            self.server.snapshots.append(body)
+        else:
+            self.server.reports.append(
+                (self.path + " " + self.headers.get("X-Edge-Secret", ""), body)
+            )
+        answer = b"{}"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
 
     def log_message(self, format: str, *args: Any) -> None:
         return
@@ -286,8 +287,9 @@ class ReportHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def app_stub() -> Iterator[AppStub]:
-    server = AppStub(("127.0.0.1", 0), ReportHandler)
-    server.reports = []
+    server = AppStub(("127.0.0.1", 0), StubHandler)
+    server.credentials = {"1001": ha1("1001", PASSWORD)}
+    server.reports, server.snapshots = [], []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -296,60 +298,29 @@ def app_stub() -> Iterator[AppStub]:
 
 
 @pytest.fixture
-def edge(tmp_path: Path, app_stub: AppStub) -> Iterator[int]:
-    binary = kamailio_binary()
-    system_tool("sipp", "sip-tester")
-    port, rpc = free_port(), free_port()
+def edge(tmp_path: Path, app_stub: AppStub) -> Iterator[Edge]:
     env = valid_env(
-        SIP_LISTEN=f"udp:127.0.0.1:{port}",
-        RPC_PORT=str(rpc),
+        SIP_LISTEN=f"udp:127.0.0.1:{free_port()}",
+        RPC_PORT=str(free_port()),
         APP_URL=f"http://127.0.0.1:{app_stub.server_address[1]}",
     )
-    config = render.write_edge(env, tmp_path / "edge")
-    log = (tmp_path / "kamailio.log").open("w")
-    process = subprocess.Popen(
-        [binary, "-DD", "-E", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT
-    )
+    running = Edge(tmp_path, env)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", rpc)) == 0:
-                    break
-            assert process.poll() is None, (tmp_path / "kamailio.log").read_text()
-            time.sleep(0.1)
-        yield port
+        running.start()
+        assert wait_for(lambda: running.has_credential("1001")), running.log("agent.log")
+        yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        running.stop()
 
 
-def sipp(tmp_path: Path, edge_port: int, scenario: str, final: int, *extra: str) -> int:
-    text = (SCENARIOS / scenario).read_text().replace("FINAL", str(final))
-    path = tmp_path / f"{final}-{scenario}"
-    path.write_text(text)
-    result = subprocess.run(
-        [system_tool("sipp", "sip-tester"), f"127.0.0.1:{edge_port}", "-sf", str(path),
-         "-m", "1", "-i", "127.0.0.1",
-         "-p", str(free_port()), "-t", "u1", "-nostdin", "-timeout", "8", "-timeout_error",
-         "-key", "domain", DOMAIN, *extra],
-        capture_output=True, text=True, timeout=20, check=False, cwd=tmp_path,
-    )  # fmt: skip
-    return result.returncode
-
-
-def test_live_register_and_invite(edge: int, app_stub: AppStub, tmp_path: Path) -> None:
+def test_live_register_and_invite(edge: Edge, app_stub: AppStub, tmp_path: Path) -> None:
+    # The agent loaded the app's credential, and sent a first (empty) snapshot.
+    assert wait_for(lambda: app_stub.snapshots)
+    assert app_stub.snapshots[0]["registrations"] == []
     # A phone with the right password registers, and the app hears of it.
-    assert sipp(tmp_path, edge, "register.xml", 200, "-key", "ext", "1001",
-                "-au", "1001", "-ap", PASSWORD) == 0  # fmt: skip
-    deadline = time.monotonic() + 5
-    while not app_stub.reports and time.monotonic() < deadline:
-        time.sleep(0.05)
+    phone = ("-key", "ext", "1001", "-au", "1001", "-ap", PASSWORD)
+    assert sipp(tmp_path, edge.port, "register.xml", 200, *phone).returncode == 0
+    assert wait_for(lambda: app_stub.reports, timeout=5)
     assert len(app_stub.reports) == 1
     where, report = app_stub.reports[0]
     assert where == f"/edge/v1/registrations {SECRET}"
@@ -358,12 +329,34 @@ def test_live_register_and_invite(edge: int, app_stub: AppStub, tmp_path: Path) 
     assert report["contact_count"] == 1
     assert report["user_agent"] == "sipp-phone/1.0"
     assert report["source"].startswith("udp:127.0.0.1:")
+    assert 110 <= report["expires"] - report["at"] <= 121
+    assert abs(report["at"] - time.time()) < 10
 
     # A wrong password is challenged again (401) and the app hears nothing.
-    assert sipp(tmp_path, edge, "register.xml", 401, "-key", "ext", "1001",
-                "-au", "1001", "-ap", "wrong-password") == 0  # fmt: skip
+    wrong = ("-key", "ext", "1001", "-au", "1001", "-ap", "wrong-password")
+    assert sipp(tmp_path, edge.port, "register.xml", 401, *wrong).returncode == 0
     time.sleep(0.3)
     assert len(app_stub.reports) == 1
 
     # The CPaaS (allowed source) calls an extension nobody registered: 480.
-    assert sipp(tmp_path, edge, "invite_expect.xml", 480, "-key", "ext", "2002") == 0
+    assert (
+        sipp(tmp_path, edge.port, "invite_expect.xml", 480, "-key", "ext", "2002").returncode == 0
+    )
+
+    # The agent's snapshot lists the registration as Kamailio holds it.
+    ran = edge.run_agent_once()
+    assert ran.returncode == 0, ran.stderr
+    latest = app_stub.snapshots[-1]["registrations"]
+    assert [(r["extension"], r["contact_count"], r["user_agent"]) for r in latest] == [
+        ("1001", 1, "sipp-phone/1.0")
+    ]
+    assert latest[0]["source"].startswith("udp:127.0.0.1:")
+
+    # The app revokes 1001: the agent drops the credential and the registration with it.
+    app_stub.credentials = {}
+    assert wait_for(lambda: not edge.has_credential("1001")), edge.log("agent.log")
+    assert wait_for(lambda: edge.registered_users() == 0)
+    assert sipp(tmp_path, edge.port, "register.xml", 401, *phone).returncode == 0
+    assert PASSWORD not in edge.log("agent.log") + edge.log("kamailio.log")
+    assert ha1("1001", PASSWORD) not in edge.log("agent.log")
+    assert SECRET not in edge.log("agent.log")
