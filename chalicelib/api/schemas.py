@@ -109,10 +109,16 @@ class BidRequest(Strict):
     )
 
 
+def _sip_domain(value: str) -> str:
+    if not DOMAIN.match(value):
+        raise ValueError("must be a host name like sip.office.example.com")
+    return value.lower()
+
+
 class CreateSipEdgeRequest(Strict):
     name: Name
     # The SIP domain phones register to (also the digest realm), e.g. sip.office.example.com.
-    domain: Annotated[str, Field(max_length=253, pattern=DOMAIN.pattern), AfterValidator(str.lower)]
+    domain: Annotated[str, Field(min_length=1, max_length=253), AfterValidator(_sip_domain)]
 
 
 class CreateSipDeviceRequest(Strict):

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.api.schemas import MASKED_SECRET
-from chalicelib.edge.devices import Presence, epoch, is_online, sip_uri
+from chalicelib.edge.devices import epoch, is_online, sip_uri
 from chalicelib.store.calls import tags_of
 from chalicelib.store.models import (
     AccountItem,
@@ -18,6 +18,7 @@ from chalicelib.store.models import (
     TrackingNumberItem,
     UserItem,
 )
+from chalicelib.store.sip_edges import presence_of
 
 
 def account(item: AccountItem) -> dict[str, Any]:
@@ -67,21 +68,16 @@ def sip_edge(item: SipEdgeItem, devices: list[SipDeviceItem], now: datetime) -> 
         "domain": item.domain,
         "secret_prefix": item.secret_prefix,
         "devices": len(devices),
-        "online": sum(1 for device in devices if is_online(presence(device), now)),
+        "online": sum(1 for device in devices if is_online(presence_of(device), now)),
         "last_sync_at": _iso(item.last_sync_at),
         "created_at": item.created_at.isoformat(),
         "secret_rotated_at": _iso(item.secret_rotated_at),
     }
 
 
-def presence(item: SipDeviceItem) -> Presence:
-    until = item.registered_until
-    return Presence(bool(item.registered), float(until) if until is not None else None)
-
-
 def sip_device(item: SipDeviceItem, now: datetime) -> dict[str, Any]:
     """A phone as the device list shows it; never its HA1."""
-    online = is_online(presence(item), now)
+    online = is_online(presence_of(item), now)
     until = item.registered_until
     return {
         "edge_id": item.edge_id,

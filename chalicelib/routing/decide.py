@@ -35,6 +35,7 @@ class Ineligible:
     DISABLED: Final = "disabled"
     CLOSED: Final = "closed"
     GEO: Final = "geo"
+    PHONE_OFFLINE: Final = "phone_offline"  # a phone on a SIP edge that is not registered
 
     @staticmethod
     def tags(tag: str) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
@@ -285,5 +286,39 @@ def credentials_of(principal: EdgePrincipal) -> list[tuple[str, str]]:
     )
 
 
-def devices_by_uri(items: Iterable[SipDeviceItem]) -> dict[str, SipDeviceItem]:
-    return {devices.sip_uri(item.extension, item.domain): item for item in items}
+def edge_devices(account_id: str, destinations: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """target id => (edge id, extension) for the destinations that are phones on one of the
+    account's edges (`sip:EXT@edge-domain`); other destinations are not in the answer."""
+    by_domain = {edge.domain: edge.edge_id for edge in list_edges(account_id)}
+    found: dict[str, tuple[str, str]] = {}
+    for target_id, destination in destinations.items():
+        scheme, _, address = destination.partition(":")
+        extension, _, host = address.partition("@")
+        edge_id = by_domain.get(host.split(";", 1)[0].split(":", 1)[0].lower())
+        if scheme.lower() == "sip" and edge_id and devices.EXTENSION.match(extension):
+            found[target_id] = (edge_id, extension)
+    return found
+
+
+def offline_targets(account_id: str, phones: dict[str, tuple[str, str]], now: datetime) -> set[str]:
+    """The target ids whose phone cannot ring now: not registered, registration run out, or
+    its credential revoked. One BatchGetItem."""
+    keys_wanted = {
+        target_id: (keys.account_pk(account_id), keys.sip_device_sk(edge_id, extension))
+        for target_id, (edge_id, extension) in phones.items()
+    }
+    found = {
+        (item.pk, item.sk): item
+        for item in SipDeviceItem.batch_get(list(set(keys_wanted.values())))
+    }
+    offline = set()
+    for target_id, key in keys_wanted.items():
+        item = found.get(key)
+        if item is None or not devices.is_online(presence_of(item), now):
+            offline.add(target_id)
+    return offline
+
+
+def presence_of(item: SipDeviceItem) -> devices.Presence:
+    until = item.registered_until
+    return devices.Presence(bool(item.registered), float(until) if until is not None else None)

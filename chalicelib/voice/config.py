@@ -13,7 +13,7 @@ from chalicelib.routing import (
     parse_tag_rule,
 )
 from chalicelib.rtb.bidders import Bidder, bidder_from_settings
-from chalicelib.store import catalog, keys, tenants
+from chalicelib.store import catalog, keys, sip_edges, tenants
 from chalicelib.store.cache import TTLCache
 from chalicelib.store.models import CampaignItem
 
@@ -49,6 +49,9 @@ class CampaignConfig:
     buyer_pixels: dict[str, list[dict[str, Any]]] = field(default_factory=dict, hash=False)
     # The ring tree: RTB targets, pinged for a price before the static targets are tried.
     bidders: tuple[Bidder, ...] = ()
+    # Targets that are phones on the account's SIP edges: target id => (edge id, extension).
+    # Routing leaves out those whose phone is not registered.
+    edge_phones: dict[str, tuple[str, str]] = field(default_factory=dict, hash=False)
 
     @property
     def active(self) -> bool:
@@ -97,7 +100,8 @@ class PublisherTerms:
 
 
 def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
-    """Campaign, plan, targets and buyers: a GetItem and a BatchGetItem, then cached."""
+    """Campaign, plan, targets and buyers: a GetItem and a BatchGetItem (and a Query of the
+    account's SIP edges when a target dials a SIP address), then cached."""
     hit, cached = _campaigns.get((account_id, campaign_id))
     if hit:
         return cached
@@ -158,6 +162,7 @@ def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
                 tag_rules=tuple(parse_tag_rule(r) for r in conf.get("tag_rules", [])),
             )
         )
+    sip_targets = {t.target_id: t.destination for t in routable if t.destination.startswith("sip:")}
     buyer_caps = {
         buyer_id: CapOwner(
             keys.counter_pk(account_id, "BUY", buyer_id),
@@ -177,6 +182,7 @@ def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
         buyer_caps=buyer_caps,
         buyer_pixels={b: list(buyer.settings.get("pixels", [])) for b, buyer in buyers.items()},
         bidders=tuple(bidders),
+        edge_phones=sip_edges.edge_devices(account_id, sip_targets) if sip_targets else {},
     )
     _campaigns.put((account_id, campaign_id), config)
     return config

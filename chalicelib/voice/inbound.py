@@ -12,8 +12,8 @@ from chalicelib.clock import utcnow
 from chalicelib.dni.sessions import attribution_for_call
 from chalicelib.observability import bind_call, logger
 from chalicelib.phone import parse_e164
-from chalicelib.routing import CallFacts, route_call
-from chalicelib.store import calls, keys, numbers
+from chalicelib.routing import CallFacts, Ineligible, route_call
+from chalicelib.store import calls, keys, numbers, sip_edges
 from chalicelib.store import rtb as rtb_store
 from chalicelib.store.models import CallItem, CounterItem
 from chalicelib.store.transactions import Conflict, Refused, labelled_transaction
@@ -167,8 +167,12 @@ def plan_for(
     rotation = _next_rotation(config) if strategy == "round_robin" else 0
     attempts = int(settings.get("max_attempts", 3))
     facts = call_facts(item.from_number, calls.tags_of(item), now)
+    targets, offline = config.targets, set[str]()
+    if config.edge_phones:
+        offline = sip_edges.offline_targets(config.account_id, config.edge_phones, now)
+        targets = tuple(t for t in targets if t.target_id not in offline)
     decision = route_call(
-        config.targets,
+        targets,
         facts,
         strategy,
         # Seeded by the call, so a retried webhook would draw the same order.
@@ -177,7 +181,8 @@ def plan_for(
         limit=attempts * (MAX_SIMULTANEOUS if strategy == "simultaneous" else 1),
     )
     state = RoutingState(
-        plan=[t.target_id for t in decision.attempts], excluded=dict(decision.excluded)
+        plan=[t.target_id for t in decision.attempts],
+        excluded={**dict.fromkeys(sorted(offline), Ineligible.PHONE_OFFLINE), **decision.excluded},
     )
     if config.bidders:
         if reads is None:

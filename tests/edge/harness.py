@@ -145,20 +145,27 @@ def sipp(
     final: int | None = None,
     *extra: str,
     local_ip: str = "127.0.0.1",
+    local_port: int | None = None,
+    contact_port: int | None = None,
+    expires: int = 120,
     calls: int = 1,
     timeout: float = 30,
     background: bool = False,
 ) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
-    """Runs a scenario of tests/edge/scenarios (FINAL replaced by `final`) against the edge."""
+    """Runs a scenario of tests/edge/scenarios (FINAL replaced by `final`) against the edge.
+    A phone's Contact is its own address unless `contact_port` names another (a UAS)."""
     text = (SCENARIOS / scenario).read_text()
     if final is not None:
         text = text.replace("FINAL", str(final))
     path = folder / f"{final}-{scenario}"
     path.write_text(text)
+    port = local_port or free_port()
     command = [
         system_tool("sipp", "sip-tester"), f"127.0.0.1:{edge_port}", "-sf", str(path),
-        "-m", str(calls), "-i", local_ip, "-p", str(free_port()), "-t", "u1", "-nostdin",
-        "-timeout", f"{int(timeout)}s", "-timeout_error", "-key", "domain", DOMAIN, *extra,
+        "-m", str(calls), "-i", local_ip, "-p", str(port), "-t", "u1", "-nostdin",
+        "-timeout", f"{int(timeout)}s", "-timeout_error", "-key", "domain", DOMAIN,
+        "-key", "contact_port", str(contact_port or port), "-key", "expires", str(expires),
+        *extra,
     ]  # fmt: skip
     if background:
         return subprocess.Popen(
