@@ -29,7 +29,7 @@ from typing import Any
 
 from render import EdgeSettings, RenderError, settings_from_env
 
-HTTP_TIMEOUT_SECONDS = 10
+HTTP_TIMEOUT_SECONDS = 30
 
 
 class AgentError(Exception):

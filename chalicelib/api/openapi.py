@@ -6,6 +6,7 @@ from typing import Any
 
 from chalicelib.api import catalog_schemas, schemas
 from chalicelib.dni.routes import SessionRequest
+from chalicelib.edge.routes import RegistrationReport, RegistrationSnapshot
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -84,6 +85,7 @@ def _voice(summary: str, *params: str) -> dict[str, Any]:
 
 
 PUB = [_path("publisher_id")]
+EDGE = [_path("edge_id")]
 CALL_FILTERS = [
     _query("day", "one UTC day, YYYY-MM-DD"),
     _query("from", "first UTC day, YYYY-MM-DD (default today)"),
@@ -141,6 +143,10 @@ def document() -> dict[str, Any]:
             catalog_schemas.TargetBody,
             catalog_schemas.PoolBody,
             SessionRequest,
+            schemas.CreateSipEdgeRequest,
+            schemas.CreateSipDeviceRequest,
+            RegistrationReport,
+            RegistrationSnapshot,
         )
     }
     for model in list(models.values()):
@@ -189,6 +195,12 @@ def document() -> dict[str, Any]:
                     "in": "header",
                     "name": "X-Pool-Key",
                     "description": "a pool's public key (it only opens DNI sessions)",
+                },
+                "edgeSecret": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Edge-Secret",
+                    "description": "a SIP edge's shared secret (EDGE_SHARED_SECRET)",
                 },
             },
         },
@@ -420,6 +432,80 @@ def document() -> dict[str, Any]:
                     body="BidRequest",
                     params=[_path("campaign_key")],
                 )
+            },
+            "/api/v1/sip-edges": {
+                "get": _op("SIP edges with their phone and online counts", "sip"),
+                "post": _op(
+                    "Add a SIP edge; its shared secret is in this answer only (admin)",
+                    "sip",
+                    body="CreateSipEdgeRequest",
+                    status="201",
+                ),
+            },
+            "/api/v1/sip-edges/{edge_id}": {
+                "get": _op("One SIP edge and its phones' status", "sip", params=EDGE),
+            },
+            "/api/v1/sip-edges/{edge_id}/secret": {
+                "post": _op(
+                    "Replace the edge's shared secret; the old one stops working (admin)",
+                    "sip",
+                    params=EDGE,
+                ),
+            },
+            "/api/v1/sip-edges/{edge_id}/devices": {
+                "post": _op(
+                    "Give an extension SIP credentials; the password is in this answer only "
+                    "(admin)",
+                    "sip",
+                    body="CreateSipDeviceRequest",
+                    status="201",
+                    params=EDGE,
+                ),
+            },
+            "/api/v1/sip-edges/{edge_id}/devices/{extension}": {
+                "delete": _op(
+                    "Revoke a phone's credentials; the edge unregisters it (admin)",
+                    "sip",
+                    status="204",
+                    params=[*EDGE, _path("extension")],
+                ),
+            },
+            "/api/v1/sip-edges/{edge_id}/devices/{extension}/password": {
+                "post": _op(
+                    "Replace a phone's password; the new one is in this answer only (admin)",
+                    "sip",
+                    params=[*EDGE, _path("extension")],
+                ),
+            },
+            "/api/v1/sip-devices": {
+                "get": _op(
+                    "Every phone: online or offline, user agent, source, last seen",
+                    "sip",
+                    params=[_query("status", "online|offline"), _query("user_id", "operator")],
+                ),
+            },
+            "/edge/v1/credentials": {
+                "get": _op(
+                    "The edge's credentials as HA1 (ETag / If-None-Match: 304 when unchanged)",
+                    "sip edge",
+                    security="edgeSecret",
+                ),
+            },
+            "/edge/v1/registrations": {
+                "post": _op(
+                    "A phone registered, re-registered, unregistered or expired",
+                    "sip edge",
+                    security="edgeSecret",
+                    body="RegistrationReport",
+                ),
+            },
+            "/edge/v1/registrations/sync": {
+                "post": _op(
+                    "The edge's whole registration table (ul.dump); heals lost reports",
+                    "sip edge",
+                    security="edgeSecret",
+                    body="RegistrationSnapshot",
+                ),
             },
             "/rtb/v1/me": {
                 "get": _op(

@@ -28,8 +28,10 @@ from chalicelib.store.sip_edges import EdgePrincipal, Registration
 
 bp = Blueprint(__name__)
 
-# An edge's clock may drift; a report stamped further from ours than this is refused.
-MAX_CLOCK_SKEW_SECONDS = 86400
+# An edge's clock may drift, and a report may arrive late; one stamped further in the past or
+# the future than these is refused (a far-future stamp would make every later report stale).
+MAX_REPORT_AGE_SECONDS = 86400
+MAX_CLOCK_AHEAD_SECONDS = 300
 MAX_SNAPSHOT = 1000
 
 Extension = Annotated[str, Field(pattern=EXTENSION.pattern)]
@@ -77,7 +79,7 @@ def _moment(at: float | None) -> float:
     now = time.time()
     if at is None:
         return now
-    if abs(at - now) > MAX_CLOCK_SKEW_SECONDS:
+    if at < now - MAX_REPORT_AGE_SECONDS or at > now + MAX_CLOCK_AHEAD_SECONDS:
         raise ApiError(
             400, "validation_error", "request has invalid fields", {"at": "too far from now"}
         )

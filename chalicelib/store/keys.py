@@ -89,6 +89,10 @@ def sip_edge_sk(edge_id: str) -> str:
     return f"SIPEDGE#{edge_id}"
 
 
+def sip_domain_sk(domain: str) -> str:
+    return f"SIPDOMAIN#{domain}"
+
+
 def edge_secret_pk(secret_hash: str) -> str:
     return f"EDGESECRET#{secret_hash}"
 

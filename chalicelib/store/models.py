@@ -389,6 +389,13 @@ class SipEdgeItem(AppItem):
     last_sync_at = UTCDateTimeAttribute(null=True)  # the edge's last presence snapshot
 
 
+class SipDomainItem(AppItem):
+    """`ACCT#<a>` / `SIPDOMAIN#<domain>`: claims a SIP domain for one edge of the account."""
+
+    Meta = _AppMeta
+    edge_id = UnicodeAttribute()
+
+
 class EdgeSecretLookupItem(AppItem):
     """`EDGESECRET#<sha256 of the secret>` / `META`: which edge presents this secret."""
 
@@ -445,6 +452,7 @@ ALL_MODELS: tuple[type[AppItem], ...] = (
     LeaseItem,
     DniSessionItem,
     SipEdgeItem,
+    SipDomainItem,
     EdgeSecretLookupItem,
     SipDeviceItem,
 )

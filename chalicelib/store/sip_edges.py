@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
@@ -14,9 +14,17 @@ from chalicelib.clock import utcnow
 from chalicelib.edge import devices
 from chalicelib.store import keys
 from chalicelib.store.errors import condition_failed
-from chalicelib.store.models import EdgeSecretLookupItem, SipDeviceItem, SipEdgeItem
+from chalicelib.store.models import (
+    EdgeSecretLookupItem,
+    SipDeviceItem,
+    SipDomainItem,
+    SipEdgeItem,
+)
 from chalicelib.store.tables import connection
 from chalicelib.store.tenants import AlreadyExists
+
+# A snapshot's expiry (from ul.dump's seconds left) may differ from a report's by this much.
+EXPIRY_SLACK_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -63,8 +71,6 @@ def create_edge(account_id: str, name: str, domain: str) -> tuple[SipEdgeItem, s
 
     Raises AlreadyExists when the account has an edge for this domain: routing finds a
     phone's edge by the domain of its SIP address."""
-    if any(edge.domain == domain for edge in list_edges(account_id)):
-        raise AlreadyExists(domain)
     edge_id = keys.new_id("edge")
     secret = devices.new_edge_secret()
     digest = devices.hash_secret(secret)
@@ -79,9 +85,18 @@ def create_edge(account_id: str, name: str, domain: str) -> tuple[SipEdgeItem, s
         secret_hash=digest,
         created_at=utcnow(),
     )
-    with TransactWrite(connection=connection()) as tx:
-        tx.save(edge, condition=SipEdgeItem.pk.does_not_exist())
-        tx.save(_lookup(digest, edge), condition=EdgeSecretLookupItem.pk.does_not_exist())
+    # The domain is claimed by an item of its own, in the same transaction, so two edges of
+    # one account can never share it.
+    claim = SipDomainItem(keys.account_pk(account_id), keys.sip_domain_sk(domain), edge_id=edge_id)
+    try:
+        with TransactWrite(connection=connection()) as tx:
+            tx.save(claim, condition=SipDomainItem.pk.does_not_exist())
+            tx.save(edge, condition=SipEdgeItem.pk.does_not_exist())
+            tx.save(_lookup(digest, edge), condition=EdgeSecretLookupItem.pk.does_not_exist())
+    except TransactWriteError as err:
+        if condition_failed(err):
+            raise AlreadyExists(domain) from err
+        raise
     return edge, secret
 
 
@@ -217,8 +232,10 @@ def apply_report(principal: EdgePrincipal, report: Registration, at: float) -> s
             SipDeviceItem.user_agent.set(report.user_agent or ""),
             SipDeviceItem.source.set(report.source or ""),
         ]
-        if report.registered_until is not None:
-            actions.append(SipDeviceItem.registered_until.set(report.registered_until))
+    if report.registered and report.registered_until is not None:
+        actions.append(SipDeviceItem.registered_until.set(report.registered_until))
+    else:
+        actions.append(SipDeviceItem.registered_until.remove())
     try:
         item.update(
             actions=actions,
@@ -233,15 +250,17 @@ def apply_report(principal: EdgePrincipal, report: Registration, at: float) -> s
     return "applied"
 
 
-def _needs_write(device: SipDeviceItem, seen: Registration | None, at: float) -> bool:
+def _needs_write(device: SipDeviceItem, seen: Registration | None) -> bool:
     if seen is None:
         return bool(device.registered)
     if not device.registered or device.contact_count != seen.contact_count:
         return True
-    # Still registered: refresh only an expiry that would otherwise run out before the
-    # next snapshot (reports keep it fresh in the normal case).
+    # Still registered: reports keep the expiry fresh, so write only when the edge holds a
+    # clearly later one (a re-register whose report was lost) or none at all.
     until = device.registered_until
-    return seen.registered_until is not None and (until is None or until < at + 300)
+    if seen.registered_until is None:
+        return until is not None
+    return until is None or until < seen.registered_until - EXPIRY_SLACK_SECONDS
 
 
 def apply_snapshot(
@@ -255,7 +274,7 @@ def apply_snapshot(
     changed = 0
     for device in known:
         registration = seen.get(device.extension)
-        if not _needs_write(device, registration, at):
+        if not _needs_write(device, registration):
             continue
         offline = Registration(device.extension, False, 0, None, None, None)
         if apply_report(principal, registration or offline, at) == "applied":
@@ -272,7 +291,7 @@ def apply_snapshot(
     names = {device.extension for device in known}
     return SnapshotResult(
         devices=len(known),
-        online=sum(1 for registration in registrations if registration.extension in names),
+        online=len(set(seen) & names),
         changed=changed,
         unknown=tuple(sorted(set(seen) - names)),
     )

@@ -148,6 +148,7 @@ def sipp(
     local_port: int | None = None,
     contact_port: int | None = None,
     expires: int = 120,
+    domain: str = DOMAIN,
     calls: int = 1,
     timeout: float = 30,
     background: bool = False,
@@ -163,7 +164,7 @@ def sipp(
     command = [
         system_tool("sipp", "sip-tester"), f"127.0.0.1:{edge_port}", "-sf", str(path),
         "-m", str(calls), "-i", local_ip, "-p", str(port), "-t", "u1", "-nostdin",
-        "-timeout", f"{int(timeout)}s", "-timeout_error", "-key", "domain", DOMAIN,
+        "-timeout", f"{int(timeout)}s", "-timeout_error", "-key", "domain", domain,
         "-key", "contact_port", str(contact_port or port), "-key", "expires", str(expires),
         *extra,
     ]  # fmt: skip
