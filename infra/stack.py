@@ -37,7 +37,15 @@ SWEEP_FUNCTION = "Sweep"
 #: The API Gateway stage Chalice deploys (`api_gateway_stage` in .chalice/config.json).
 API_STAGE = "api"
 #: Paths CloudFront sends to API Gateway; everything else is the dashboard bundle.
-API_PATH_PATTERNS = ("/api/*", "/dni/*", "/rtb/*", "/voice/*", "/dni.js", "/openapi.json")
+API_PATH_PATTERNS = (
+    "/api/*",
+    "/dni/*",
+    "/rtb/*",
+    "/edge/*",
+    "/voice/*",
+    "/dni.js",
+    "/openapi.json",
+)
 
 #: The only DynamoDB actions the app's code (PynamoDB, Powertools) issues.
 TABLE_ACTIONS = [
