@@ -13,6 +13,7 @@ import { reportsPage } from './pages/reports.js';
 import { usersPage } from './pages/users.js';
 import { poolsPage } from './pages/pools.js';
 import { bidsPage } from './pages/bids.js';
+import { phonesPage } from './pages/phones.js';
 
 const RANK = { agent: 1, admin: 2, super_admin: 3 };
 
@@ -21,6 +22,7 @@ const PAGES = [
   { path: 'overview', title: 'Overview', role: 'agent', render: overviewPage },
   { path: 'calls', title: 'Call log', role: 'agent', render: (view, params) => (params[0] ? callPage(view, params) : callsPage(view)) },
   { path: 'reports', title: 'Reports', role: 'agent', render: reportsPage },
+  { path: 'phones', title: 'SIP phones', role: 'agent', render: phonesPage },
   { path: 'campaigns', title: 'Campaigns', role: 'admin', render: campaignsPage },
   { path: 'buyers', title: 'Buyers & targets', role: 'admin', render: buyersPage },
   { path: 'numbers', title: 'Numbers', role: 'admin', render: numbersPage },
