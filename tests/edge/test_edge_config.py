@@ -49,6 +49,8 @@ MODULE_PACKAGE = {
             "nathelper",
             "xhttp",
             "jsonrpcs",
+            "mqueue",
+            "rtimer",
         ],
         "kamailio",
     ),

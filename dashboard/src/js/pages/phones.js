@@ -130,13 +130,13 @@ export async function phonesPage(view, _params, me) {
     const columns = [
       { label: 'Extension', value: (d) => d.extension },
       { label: 'Label', value: (d) => d.label || '' },
-      { label: 'Operator', value: (d) => operator(d.user_id) },
+      { label: 'Operator', value: (d) => h('span', { class: 'wrap', text: operator(d.user_id) }) },
       { label: 'Status', value: (d) => h('span', { dataset: { status: d.status } }, badge(d.status),
         d.status === 'online' && d.contacts > 1 ? ` ${d.contacts} contacts` : null) },
       { label: 'Phone', value: (d) => d.user_agent || '' },
-      { label: 'Source address', value: (d) => d.source || '' },
+      { label: 'Source address', value: (d) => h('span', { class: 'wrap', text: d.source || '' }) },
       { label: 'Last seen', value: (d) => (d.last_seen ? when(d.last_seen) : 'never') },
-      { label: 'SIP address', value: (d) => h('code', { text: d.sip_uri }) },
+      { label: 'SIP address', value: (d) => h('code', { class: 'wrap', text: d.sip_uri }) },
     ];
     if (admin) {
       columns.push({ label: 'Actions', value: (d) => h('div', { class: 'actions' },
@@ -269,14 +269,15 @@ export async function phonesPage(view, _params, me) {
   }
 
   await load();
-  view.append(
+  view.append(...[
     h('h1', { text: 'SIP phones' }),
     h('div', { class: 'toolbar' }, refreshButton, status),
     once,
     h('h2', { text: 'Edges' }),
     edgesBox,
     sectionsBox,
-    edgeForm);
+    edgeForm,
+  ].filter(Boolean));
   refreshButton.addEventListener('click', tick);
   const timer = setInterval(tick, refreshSeconds() * 1000);
   return () => clearInterval(timer);
