@@ -120,8 +120,9 @@ def register_run(
                 domain=DOMAIN, calls=calls, timeout=calls / per_second + 60,
             )  # fmt: skip
             elapsed = time.monotonic() - started
-            # Reports still in flight when sipp finished.
-            wait_for(lambda: app.reports >= calls, timeout=30)
+            # Reports still queued when sipp finished: how long the senders take to drain them.
+            wait_for(lambda: app.reports >= calls, timeout=60, every=0.01)
+            drained = max(0.0, app.last_report - started - elapsed)
             rtts = [
                 # sipp's rtd timer has a 1 ms resolution (0 = under a millisecond).
                 float(row["response_time_ms"])
@@ -139,6 +140,7 @@ def register_run(
         "failed": failed,
         "sipp_exit": getattr(run, "returncode", None),
         "reports": app.reports,
+        "reports_done_after_s": round(drained, 2),
         "kamailio_registered": registered,
         "register_p50_ms": round(percentile(rtts, 50), 2),
         "register_p99_ms": round(percentile(rtts, 99), 2),

@@ -40,7 +40,7 @@ CALLER = "+13125550990"
 AGENT_EMAIL = "agent@demo.example.com"
 AGENT_PASSWORD = "Agent-password-1!"
 ADMIN_PAGES = ["Campaigns", "Buyers & targets", "Numbers", "Publishers", "Users"]
-AGENT_PAGES = ["Overview", "Call log", "Reports"]
+AGENT_PAGES = ["Overview", "Call log", "Reports", "SIP phones"]
 # Chromium's own console line for an HTTP error answer; the tests that provoke one expect it.
 HTTP_ERROR_LINE = re.compile(r"^Failed to load resource: the server responded with a status of")
 

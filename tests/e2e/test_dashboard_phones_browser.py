@@ -164,10 +164,9 @@ def test_admin_adds_a_phone_and_sees_its_password_once(
     admin.go(dashboard, "phones")
     section = edge_section(page)
     form = section.get_by_role("form", name=f"New phone on {EDGE}")
-    # The operator picker lists the account's users
-    admin_id = marketer.http.get("/api/v1/me").json()["user_id"]
-    admin_email = marketer.http.get("/api/v1/me").json()["email"]
-    # When the extension is not one the API takes, Then its error is next to the field
+    me = marketer.http.get("/api/v1/me").json()
+    admin_id, admin_email = me["user_id"], me["email"]
+    # When the extension is not a SIP username, Then the browser's check names the field
     form.get_by_label("Extension").fill("10 01")
     form.get_by_role("button", name="Add phone").click()
     expect(form.locator("[data-error-for=extension]")).not_to_be_empty()
@@ -199,6 +198,14 @@ def test_admin_adds_a_phone_and_sees_its_password_once(
         (EXTENSION, LABEL, admin_id)
     ]
     assert "password" not in devices[0]
+    # When the same extension is added again, Then the API's "taken" is next to the field
+    form.get_by_label("Extension").fill(EXTENSION)
+    form.get_by_role("button", name="Add phone").click()
+    expect(form.locator("[data-error-for=extension]")).to_have_text("taken")
+    expect(form.get_by_label("Extension")).to_have_attribute("aria-invalid", "true")
+    assert sum(1 for _, text in admin.console[admin.checked :] if "status of 409" in text) == 1
+    # and the password shown is still the one of the phone
+    expect(password_box).to_have_text(password)
     # When the page is loaded again, Then the password is not shown any more
     page.reload()
     expect(phone_row(page)).to_contain_text(LABEL)
