@@ -5,13 +5,14 @@ Usage: python3 agent.py [--once]
 
 Reads the same environment as render.py (and refuses it the same way). Every
 CREDENTIALS_INTERVAL seconds it pulls `GET {APP_URL}/edge/v1/credentials` (X-Edge-Secret, with
-If-None-Match) and writes the difference into Kamailio's `cred` htable over JSON-RPC on
-loopback: `htable.sets` for a new or rotated credential, `htable.delete` plus `ul.rm` (its
-registrations go too) for a revoked one. Every PRESENCE_INTERVAL seconds, and once right after
+If-None-Match) and writes the difference into Kamailio over JSON-RPC on loopback: the call
+token into the `edge` htable; into `cred`, `htable.sets` for a new or changed credential and
+`htable.delete` for a revoked one, each followed by `ul.rm` for one that had a registration
+(a revoked phone stops ringing at once). Every PRESENCE_INTERVAL seconds, and once right after
 the first credentials are loaded, it reads `ul.dump` and posts it to
 `{APP_URL}/edge/v1/registrations/sync`. With --once it does one of each and exits (status 1
-when either failed). Never logs an HA1 or the shared secret. Standard library only: it runs in
-the edge image with Debian's python3.
+when either failed). Never logs an HA1, the call token or the shared secret. Standard library
+only: it runs in the edge image with Debian's python3.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from email.message import Message
 from typing import Any
 
 from render import EdgeSettings, RenderError, settings_from_env
@@ -65,10 +67,11 @@ class KamailioRpc:
             raise AgentError(f"kamailio {method}: {reply['error'].get('message', reply['error'])}")
         return reply.get("result")
 
-    def credentials(self) -> dict[str, str]:
-        """extension => HA1 as Kamailio holds them now (empty after a Kamailio restart)."""
+    def table(self, name: str) -> dict[str, str]:
+        """An htable as Kamailio holds it now (empty after a Kamailio restart): `cred` is
+        extension => HA1, `edge` holds the call token."""
         held: dict[str, str] = {}
-        for entry in self.call("htable.dump", "cred") or []:
+        for entry in self.call("htable.dump", name) or []:
             for slot in entry.get("slot", []):
                 held[str(slot["name"])] = str(slot["value"])
         return held
@@ -80,20 +83,29 @@ class KamailioRpc:
             for aor in domain.get("Domain", {}).get("AoRs", []):
                 info = aor.get("Info", {})
                 contacts = [c.get("Contact", {}) for c in info.get("Contacts", [])]
-                contacts = [c for c in contacts if int(c.get("Expires", 0) or 0) > 0]
+                contacts = [c for c in contacts if _seconds_left(c) > 0]
                 if not contacts:
                     continue
-                latest = max(contacts, key=lambda c: int(c.get("Expires", 0)))
+                latest = max(contacts, key=_seconds_left)
                 found.append(
                     {
                         "extension": str(info.get("AoR", "")).split("@", 1)[0],
-                        "contact_count": len(contacts),
+                        "contact_count": min(len(contacts), 100),
                         "user_agent": str(latest.get("User-Agent", ""))[:256],
                         "source": _source(latest),
-                        "expires": now + int(latest["Expires"]),
+                        "expires": now + _seconds_left(latest),
                     }
                 )
         return found
+
+
+def _seconds_left(contact: dict[str, Any]) -> int:
+    """ul.dump's Expires: seconds left, or a word for a contact that has run out but is not
+    removed yet ("expired"), is being removed ("deleted") or never runs out ("permanent")."""
+    left = contact.get("Expires")
+    if isinstance(left, int):
+        return left
+    return 10**9 if left == "permanent" else 0
 
 
 def _source(contact: dict[str, Any]) -> str:
@@ -106,6 +118,12 @@ def _source(contact: dict[str, Any]) -> str:
     return f"{proto}:{where}"[:80]
 
 
+@dataclass(frozen=True)
+class Pulled:
+    credentials: dict[str, str]  # extension => HA1
+    call_token: str  # the CPaaS sends it with every INVITE for this edge
+
+
 class App:
     """The app's /edge/v1 endpoints, authenticated with the shared secret."""
 
@@ -115,7 +133,7 @@ class App:
 
     def _request(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
+    ) -> tuple[int, Message, bytes]:
         request = urllib.request.Request(  # noqa: S310 - APP_URL is validated http(s)
             self.base + path,
             data=None if body is None else json.dumps(body).encode(),
@@ -128,27 +146,28 @@ class App:
         )
         try:
             with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as answer:  # noqa: S310
-                return answer.status, dict(answer.headers), answer.read()
+                return answer.status, answer.headers, answer.read()
         except urllib.error.HTTPError as exc:
             if exc.code == 304:
-                return 304, dict(exc.headers), b""
+                return 304, exc.headers, b""
             raise AgentError(f"app {method} {path}: HTTP {exc.code}") from exc
         except OSError as exc:
             raise AgentError(f"app {method} {path}: {exc}") from exc
 
-    def credentials(self, etag: str | None) -> tuple[str | None, dict[str, str] | None]:
-        """(etag, extension => HA1), or (etag, None) when unchanged since `etag`."""
+    def credentials(self, etag: str | None) -> tuple[str | None, Pulled | None]:
+        """(etag, what the edge may authenticate), or (etag, None) when unchanged since etag."""
         status, headers, raw = self._request(
             "GET", "/credentials", headers={"If-None-Match": etag} if etag else None
         )
         if status == 304:
             return etag, None
         try:
-            listed = json.loads(raw)["credentials"]
-            pairs = {str(c["extension"]): str(c["ha1"]) for c in listed}
+            answer = json.loads(raw)
+            pairs = {str(c["extension"]): str(c["ha1"]) for c in answer["credentials"]}
+            pulled = Pulled(pairs, str(answer["call_token"]))
         except (ValueError, KeyError, TypeError) as exc:
             raise AgentError("app GET /credentials: unexpected answer") from exc
-        return headers.get("ETag") or headers.get("Etag"), pairs
+        return headers.get("ETag"), pulled  # (case-insensitive)
 
     def sync(self, at: float, registrations: list[dict[str, Any]]) -> dict[str, Any]:
         _, _, raw = self._request(
@@ -162,22 +181,28 @@ class Agent:
     rpc: KamailioRpc
     app: App
     etag: str | None = None
-    wanted: dict[str, str] = field(default_factory=dict)
+    wanted: Pulled = field(default_factory=lambda: Pulled({}, ""))
 
     def sync_credentials(self) -> tuple[int, int]:
         """Pulls the credentials and writes the difference; returns (set, removed)."""
         self.etag, pulled = self.app.credentials(self.etag)
         if pulled is not None:
             self.wanted = pulled
-        held = self.rpc.credentials()
-        changed = [ext for ext, ha1 in self.wanted.items() if held.get(ext) != ha1]
-        removed = [ext for ext in held if ext not in self.wanted]
+        wanted = self.wanted.credentials
+        if self.rpc.table("edge").get("call_token") != self.wanted.call_token:
+            self.rpc.call("htable.sets", "edge", "call_token", self.wanted.call_token)
+        held = self.rpc.table("cred")
+        changed = [ext for ext, ha1 in wanted.items() if held.get(ext) != ha1]
+        removed = [ext for ext in held if ext not in wanted]
         for ext in changed:
-            self.rpc.call("htable.sets", "cred", ext, self.wanted[ext])
+            self.rpc.call("htable.sets", "cred", ext, wanted[ext])
         for ext in removed:
             self.rpc.call("htable.delete", "cred", ext)
-            # A revoked phone stops ringing now, not when its registration runs out (an
-            # extension that is not registered answers with an error, which is fine).
+        # A revoked phone, or one whose password was replaced (or revoked and created again
+        # between two pulls), stops ringing now, not when its registration runs out; with a
+        # new password it registers again. (An extension that is not registered answers with
+        # an error, which is fine.)
+        for ext in removed + [ext for ext in changed if ext in held]:
             with contextlib.suppress(AgentError):
                 self.rpc.call("ul.rm", "location", ext)
         if changed or removed:
@@ -192,6 +217,11 @@ class Agent:
         return answer
 
 
+def _problem(exc: Exception) -> str:
+    # AgentError messages are written to be logged; anything else is a bug, named by type.
+    return str(exc) if isinstance(exc, AgentError) else f"unexpected {type(exc).__name__}: {exc}"
+
+
 def run(settings: EdgeSettings, once: bool) -> int:
     agent = Agent(KamailioRpc(settings.rpc_port), App(settings))
     next_presence = 0.0
@@ -201,17 +231,17 @@ def run(settings: EdgeSettings, once: bool) -> int:
         try:
             agent.sync_credentials()
             loaded = True
-        except AgentError as exc:
+        except Exception as exc:  # noqa: BLE001 - log, and try again next round
             failed = True
-            log(str(exc))
+            log(_problem(exc))
         now = time.monotonic()
         if loaded and now >= next_presence:
             try:
                 agent.sync_presence()
                 next_presence = now + settings.presence_interval
-            except AgentError as exc:
+            except Exception as exc:  # noqa: BLE001 - log, and try again next round
                 failed = True
-                log(str(exc))
+                log(_problem(exc))
         if once:
             return 1 if failed or not loaded else 0
         time.sleep(settings.credentials_interval if loaded else 1)

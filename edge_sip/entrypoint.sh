@@ -7,7 +7,8 @@
 # Environment (defaults in the Dockerfile):
 #   SIP_DOMAIN          SIP domain / digest realm the phones register to (required)
 #   SIP_LISTEN          comma-separated udp:IP:PORT, tcp:IP:PORT, tls:IP:PORT listeners
-#   APP_URL             base URL of the app; registrations go to APP_URL/edge/v1/registrations (required)
+#   SIP_ADVERTISE       public IP or host name put in Via/Record-Route (behind Docker's NAT)
+#   APP_URL             base URL of the app, https (http only on loopback) (required)
 #   EDGE_SHARED_SECRET  sent as X-Edge-Secret with every report to the app (required)
 #   CPAAS_ALLOW         comma-separated CIDRs the CPaaS sends INVITEs from (required)
 #   TLS_CERT            PEM certificate path; with TLS_KEY enables the tls: listeners
@@ -21,5 +22,6 @@ set -eu
 
 out=/run/edge
 config=$(python3 /opt/edge/render.py --template /opt/edge/kamailio.cfg.tmpl --out "$out")
-python3 /opt/edge/agent.py &
+# The agent, started again if it ever stops (it logs why).
+(while :; do python3 /opt/edge/agent.py || true; sleep 2; done) &
 exec kamailio -DD -E -f "$config"

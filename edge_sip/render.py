@@ -30,6 +30,7 @@ TEMPLATE = HERE / "kamailio.cfg.tmpl"
 VARIABLES: dict[str, str | None] = {
     "SIP_DOMAIN": None,
     "SIP_LISTEN": "udp:0.0.0.0:5060,tcp:0.0.0.0:5060",
+    "SIP_ADVERTISE": "",
     "APP_URL": None,
     "EDGE_SHARED_SECRET": None,
     "CPAAS_ALLOW": None,
@@ -45,7 +46,9 @@ VARIABLES: dict[str, str | None] = {
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 _SECRET = re.compile(r"^[A-Za-z0-9._~+/=-]{16,256}$")
-_URL_SAFE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]+$")
+# No `$`: Kamailio would read it as a variable in the http_client URL.
+_URL_SAFE = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!&'()*+,;=%-]+$")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 _PLACEHOLDER = re.compile(r"\{\{[A-Z_]+\}\}")
 _MAX_EXPIRY = 86400
 _MAX_INTERVAL = 3600
@@ -69,11 +72,18 @@ class Listener:
     def socket(self) -> str:
         return f"{self.proto}:{self.host}:{self.port}"
 
+    def line(self, advertise: str) -> str:
+        """The `listen=` line; with a public address, the one put in Via and Record-Route."""
+        return f"listen={self.socket}" + (
+            f" advertise {advertise}:{self.port}" if advertise else ""
+        )
+
 
 @dataclass(frozen=True)
 class EdgeSettings:
     sip_domain: str
     listeners: tuple[Listener, ...]
+    advertise: str  # "" or the public IPv4, [IPv6] or host name
     app_url: str
     shared_secret: str
     cpaas_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
@@ -103,6 +113,15 @@ def _port(name: str, raw: str, problems: list[str]) -> int:
     return int(raw)
 
 
+def _seconds(env: Mapping[str, str], name: str, maximum: int, problems: list[str]) -> int:
+    """A whole number of seconds, 1..maximum; 0 (with a problem named) otherwise."""
+    raw = _value(env, name)
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        problems.append(f"{name}: {raw!r} is not a number of seconds (1-{maximum})")
+        return 0
+    return int(raw)
+
+
 def _listeners(raw: str, problems: list[str]) -> tuple[Listener, ...]:
     found: list[Listener] = []
     for item in (part.strip() for part in raw.split(",")):
@@ -123,6 +142,19 @@ def _listeners(raw: str, problems: list[str]) -> tuple[Listener, ...]:
     if found and not any(listener.proto in ("udp", "tcp") for listener in found):
         problems.append("SIP_LISTEN: needs at least one udp: or tcp: address")
     return tuple(found)
+
+
+def _advertise(raw: str, problems: list[str]) -> str:
+    if not raw:
+        return ""
+    try:
+        address = ipaddress.ip_address(raw.strip("[]"))
+    except ValueError:
+        if _DOMAIN.match(raw):
+            return raw
+        problems.append(f"SIP_ADVERTISE: {raw!r} is not an IP address or host name")
+        return ""
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 def _networks(
@@ -150,6 +182,8 @@ def settings_from_env(env: Mapping[str, str]) -> EdgeSettings:
 
     listeners = _listeners(_value(env, "SIP_LISTEN"), problems)
 
+    advertise = _advertise(_value(env, "SIP_ADVERTISE"), problems)
+
     app_url = _value(env, "APP_URL").rstrip("/")
     if app_url:
         parts = urlsplit(app_url)
@@ -161,6 +195,9 @@ def settings_from_env(env: Mapping[str, str]) -> EdgeSettings:
             problems.append(f"APP_URL: {app_url!r} is not an http(s) URL")
         elif parts.query or parts.fragment:
             problems.append(f"APP_URL: {app_url!r} must not have a query or fragment")
+        elif parts.scheme == "http" and parts.netloc.rsplit(":", 1)[0] not in _LOOPBACK_HOSTS:
+            # The credentials (HA1s) and the shared secret travel on this connection.
+            problems.append(f"APP_URL: {app_url!r} must be https (http only on loopback)")
 
     secret = _value(env, "EDGE_SHARED_SECRET")
     if secret and not _SECRET.match(secret):
@@ -185,15 +222,9 @@ def settings_from_env(env: Mapping[str, str]) -> EdgeSettings:
     if tls_cert and listeners and not has_tls_listener:
         problems.append("TLS_CERT: set, but SIP_LISTEN has no tls: address")
 
-    expiries = []
-    for name in ("MIN_EXPIRES", "MAX_EXPIRES"):
-        raw = _value(env, name)
-        if not raw.isdigit() or not 1 <= int(raw) <= _MAX_EXPIRY:
-            problems.append(f"{name}: {raw!r} is not a number of seconds (1-{_MAX_EXPIRY})")
-            expiries.append(0)
-        else:
-            expiries.append(int(raw))
-    min_expires, max_expires = expiries
+    min_expires, max_expires = (
+        _seconds(env, name, _MAX_EXPIRY, problems) for name in ("MIN_EXPIRES", "MAX_EXPIRES")
+    )
     if min_expires and max_expires and min_expires > max_expires:
         problems.append(f"MIN_EXPIRES: {min_expires} is above MAX_EXPIRES {max_expires}")
 
@@ -203,20 +234,17 @@ def settings_from_env(env: Mapping[str, str]) -> EdgeSettings:
         if listener.proto in ("tcp", "tls") and listener.port == rpc_port and loopback:
             problems.append(f"RPC_PORT: {rpc_port} is taken by SIP_LISTEN {listener.socket}")
 
-    intervals = []
-    for name in ("CREDENTIALS_INTERVAL", "PRESENCE_INTERVAL"):
-        raw = _value(env, name)
-        if not raw.isdigit() or not 1 <= int(raw) <= _MAX_INTERVAL:
-            problems.append(f"{name}: {raw!r} is not a number of seconds (1-{_MAX_INTERVAL})")
-            intervals.append(0)
-        else:
-            intervals.append(int(raw))
+    credentials_interval, presence_interval = (
+        _seconds(env, name, _MAX_INTERVAL, problems)
+        for name in ("CREDENTIALS_INTERVAL", "PRESENCE_INTERVAL")
+    )
 
     if problems:
         raise RenderError(problems)
     return EdgeSettings(
         sip_domain=domain,
         listeners=listeners,
+        advertise=advertise,
         app_url=app_url,
         shared_secret=secret,
         cpaas_allow=networks,
@@ -225,8 +253,8 @@ def settings_from_env(env: Mapping[str, str]) -> EdgeSettings:
         min_expires=min_expires,
         max_expires=max_expires,
         rpc_port=rpc_port,
-        credentials_interval=intervals[0],
-        presence_interval=intervals[1],
+        credentials_interval=credentials_interval,
+        presence_interval=presence_interval,
     )
 
 
@@ -244,7 +272,7 @@ def render(settings: EdgeSettings, template: str, out_dir: Path) -> str:
     values = {
         "DEFINES": defines,
         "SIP_DOMAIN": settings.sip_domain,
-        "LISTEN": "\n".join(f"listen={listener.socket}" for listener in settings.listeners),
+        "LISTEN": "\n".join(listener.line(settings.advertise) for listener in settings.listeners),
         "RPC_PORT": str(settings.rpc_port),
         "APP_URL": settings.app_url,
         "EDGE_SHARED_SECRET": settings.shared_secret,

@@ -160,12 +160,15 @@ def sipp(
     contact_port: int | None = None,
     expires: int = 120,
     domain: str = DOMAIN,
+    token: str = "none",
+    user_agent: str = "sipp-phone/1.0",
     calls: int = 1,
     timeout: float = 30,
     background: bool = False,
 ) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
-    """Runs a scenario of tests/edge/scenarios (FINAL replaced by `final`) against the edge.
-    A phone's Contact is its own address unless `contact_port` names another (a UAS)."""
+    """Runs a scenario of edge_sip/scenarios (FINAL replaced by `final`) against the edge.
+    A phone's Contact is its own address unless `contact_port` names another (a UAS); the
+    CPaaS's INVITEs carry `token` as the edge's call token."""
     text = (SCENARIOS / scenario).read_text()
     if final is not None:
         text = text.replace("FINAL", str(final))
@@ -177,6 +180,7 @@ def sipp(
         "-m", str(calls), "-i", local_ip, "-p", str(port), "-t", "u1", "-nostdin",
         "-timeout", f"{int(timeout)}s", "-timeout_error", "-key", "domain", domain,
         "-key", "contact_port", str(contact_port or port), "-key", "expires", str(expires),
+        "-key", "token", token, "-key", "ua", user_agent,
         *extra,
     ]  # fmt: skip
     if background:

@@ -32,6 +32,21 @@ def new_edge_secret() -> str:
     return f"{EDGE_SECRET_PREFIX}_{secrets.token_urlsafe(32)}"
 
 
+# The header the CPaaS adds to an INVITE for a phone on an edge (Twilio: the <Sip> URI's
+# `?X-...=` part); the edge relays only INVITEs carrying its own call token. The CPaaS's
+# addresses alone do not tell one customer of the CPaaS (or one account) from another.
+CALL_TOKEN_HEADER = "X-PPC-Edge-Token"  # noqa: S105 - a header name
+
+
+def new_call_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def dial_uri(extension: str, domain: str, call_token: str) -> str:
+    """What routing puts in <Dial><Sip>: the phone's address and the edge's call token."""
+    return f"{sip_uri(extension, domain)}?{CALL_TOKEN_HEADER}={call_token}"
+
+
 def hash_secret(secret: str) -> str:
     # 256-bit random secrets: a fast hash is enough (nothing to brute-force).
     return hashlib.sha256(secret.encode()).hexdigest()

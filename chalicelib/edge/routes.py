@@ -1,8 +1,8 @@
 """`/edge/v1`: called by the SIP edge (Kamailio and its agent), authenticated by the edge's
 shared secret in `X-Edge-Secret`.
 
-- `GET /credentials`: the HA1 of every credential of the edge (the agent loads them into
-  Kamailio); `ETag` / `If-None-Match` make an unchanged set a 304.
+- `GET /credentials`: the HA1 of every credential of the edge and the edge's call token (the
+  agent loads them into Kamailio); `ETag` / `If-None-Match` make an unchanged set a 304.
 - `POST /registrations`: one registration change (register, re-register, unregister, expiry).
 - `POST /registrations/sync`: the edge's whole registration table (from `ul.dump`), which
   heals any report that was lost.
@@ -92,6 +92,7 @@ def credentials(principal: EdgePrincipal) -> Response:
     pairs = sip_edges.credentials_of(principal)
     body = {
         "domain": principal.domain,
+        "call_token": principal.call_token,
         "credentials": [{"extension": ext, "ha1": ha1} for ext, ha1 in pairs],
     }
     text = json.dumps(body, sort_keys=True)

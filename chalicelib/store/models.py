@@ -384,6 +384,7 @@ class SipEdgeItem(AppItem):
     domain = UnicodeAttribute()  # SIP domain and digest realm
     secret_prefix = UnicodeAttribute()
     secret_hash = UnicodeAttribute()
+    call_token = UnicodeAttribute()  # sent by the CPaaS with every INVITE for the edge
     created_at = UTCDateTimeAttribute()
     secret_rotated_at = UTCDateTimeAttribute(null=True)
     last_sync_at = UTCDateTimeAttribute(null=True)  # the edge's last presence snapshot
@@ -403,6 +404,7 @@ class EdgeSecretLookupItem(AppItem):
     account_id = UnicodeAttribute()
     edge_id = UnicodeAttribute()
     domain = UnicodeAttribute()
+    call_token = UnicodeAttribute()
 
 
 class SipDeviceItem(AppItem):

@@ -34,6 +34,20 @@ class EdgePrincipal:
     account_id: str
     edge_id: str
     domain: str
+    call_token: str
+
+
+@dataclass(frozen=True)
+class EdgePhone:
+    """A routing target that is a phone on one of the account's edges."""
+
+    edge_id: str
+    extension: str
+    domain: str
+    call_token: str
+
+    def dial_uri(self) -> str:
+        return devices.dial_uri(self.extension, self.domain, self.call_token)
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,7 @@ def _lookup(secret_hash: str, edge: SipEdgeItem) -> EdgeSecretLookupItem:
         account_id=edge.account_id,
         edge_id=edge.edge_id,
         domain=edge.domain,
+        call_token=edge.call_token,
     )
 
 
@@ -83,6 +98,7 @@ def create_edge(account_id: str, name: str, domain: str) -> tuple[SipEdgeItem, s
         domain=domain,
         secret_prefix=secret[:8],
         secret_hash=digest,
+        call_token=devices.new_call_token(),
         created_at=utcnow(),
     )
     # The domain is claimed by an item of its own, in the same transaction, so two edges of
@@ -116,22 +132,26 @@ def get_edge(account_id: str, edge_id: str) -> SipEdgeItem | None:
 
 
 def rotate_edge_secret(edge: SipEdgeItem) -> str:
-    """A new shared secret; the old one stops working at once."""
+    """A new shared secret, and a new call token with it; the old secret stops working at
+    once, the old token when the edge pulls the new one (and routing's cache renews)."""
     secret = devices.new_edge_secret()
     digest = devices.hash_secret(secret)
     old = EdgeSecretLookupItem(keys.edge_secret_pk(edge.secret_hash), keys.META)
     now = utcnow()
+    token = devices.new_call_token()
     with TransactWrite(connection=connection()) as tx:
         tx.update(
             edge,
             actions=[
                 SipEdgeItem.secret_hash.set(digest),
                 SipEdgeItem.secret_prefix.set(secret[:8]),
+                SipEdgeItem.call_token.set(token),
                 SipEdgeItem.secret_rotated_at.set(now),
             ],
             condition=SipEdgeItem.secret_hash == edge.secret_hash,
         )
         tx.delete(old)
+        edge.call_token = token
         tx.save(_lookup(digest, edge), condition=EdgeSecretLookupItem.pk.does_not_exist())
     edge.secret_hash, edge.secret_prefix, edge.secret_rotated_at = digest, secret[:8], now
     return secret
@@ -147,7 +167,7 @@ def authenticate_edge(secret: str) -> EdgePrincipal | None:
         )
     except DoesNotExist:
         return None
-    return EdgePrincipal(found.account_id, found.edge_id, found.domain)
+    return EdgePrincipal(found.account_id, found.edge_id, found.domain, found.call_token)
 
 
 def add_device(
@@ -305,26 +325,26 @@ def credentials_of(principal: EdgePrincipal) -> list[tuple[str, str]]:
     )
 
 
-def edge_devices(account_id: str, destinations: dict[str, str]) -> dict[str, tuple[str, str]]:
-    """target id => (edge id, extension) for the destinations that are phones on one of the
-    account's edges (`sip:EXT@edge-domain`); other destinations are not in the answer."""
-    by_domain = {edge.domain: edge.edge_id for edge in list_edges(account_id)}
-    found: dict[str, tuple[str, str]] = {}
+def edge_phones(account_id: str, destinations: dict[str, str]) -> dict[str, EdgePhone]:
+    """The destinations (by target id) that are phones on one of the account's edges
+    (`sip:EXT@edge-domain`); other destinations are not in the answer."""
+    by_domain = {edge.domain: edge for edge in list_edges(account_id)}
+    found: dict[str, EdgePhone] = {}
     for target_id, destination in destinations.items():
         scheme, _, address = destination.partition(":")
         extension, _, host = address.partition("@")
-        edge_id = by_domain.get(host.split(";", 1)[0].split(":", 1)[0].lower())
-        if scheme.lower() == "sip" and edge_id and devices.EXTENSION.match(extension):
-            found[target_id] = (edge_id, extension)
+        edge = by_domain.get(host.split(";", 1)[0].split(":", 1)[0].lower())
+        if scheme.lower() == "sip" and edge and devices.EXTENSION.match(extension):
+            found[target_id] = EdgePhone(edge.edge_id, extension, edge.domain, edge.call_token)
     return found
 
 
-def offline_targets(account_id: str, phones: dict[str, tuple[str, str]], now: datetime) -> set[str]:
+def offline_targets(account_id: str, phones: dict[str, EdgePhone], now: datetime) -> set[str]:
     """The target ids whose phone cannot ring now: not registered, registration run out, or
     its credential revoked. One BatchGetItem."""
     keys_wanted = {
-        target_id: (keys.account_pk(account_id), keys.sip_device_sk(edge_id, extension))
-        for target_id, (edge_id, extension) in phones.items()
+        target_id: (keys.account_pk(account_id), keys.sip_device_sk(p.edge_id, p.extension))
+        for target_id, p in phones.items()
     }
     found = {
         (item.pk, item.sk): item

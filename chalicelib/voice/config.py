@@ -49,9 +49,9 @@ class CampaignConfig:
     buyer_pixels: dict[str, list[dict[str, Any]]] = field(default_factory=dict, hash=False)
     # The ring tree: RTB targets, pinged for a price before the static targets are tried.
     bidders: tuple[Bidder, ...] = ()
-    # Targets that are phones on the account's SIP edges: target id => (edge id, extension).
-    # Routing leaves out those whose phone is not registered.
-    edge_phones: dict[str, tuple[str, str]] = field(default_factory=dict, hash=False)
+    # Targets that are phones on the account's SIP edges: routing leaves out those whose
+    # phone is not registered, and dials the others with the edge's call token.
+    edge_phones: dict[str, sip_edges.EdgePhone] = field(default_factory=dict, hash=False)
 
     @property
     def active(self) -> bool:
@@ -74,6 +74,12 @@ class CampaignConfig:
             if bidder.bidder_id == target_id:
                 return bidder.bidder_id, bidder.buyer_id
         return None
+
+    def sip_address(self, target_id: str, destination: str) -> str:
+        """What <Dial><Sip> rings for a SIP destination: a phone on one of the account's
+        edges carries the edge's call token."""
+        phone = self.edge_phones.get(target_id)
+        return phone.dial_uri() if phone is not None else destination
 
     def cap_owners(self, target_id: str, buyer_id: str) -> list[CapOwner]:
         owners = [self.target_caps[target_id]]
@@ -182,7 +188,7 @@ def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
         buyer_caps=buyer_caps,
         buyer_pixels={b: list(buyer.settings.get("pixels", [])) for b, buyer in buyers.items()},
         bidders=tuple(bidders),
-        edge_phones=sip_edges.edge_devices(account_id, sip_targets) if sip_targets else {},
+        edge_phones=sip_edges.edge_phones(account_id, sip_targets) if sip_targets else {},
     )
     _campaigns.put((account_id, campaign_id), config)
     return config

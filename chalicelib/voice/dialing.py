@@ -116,7 +116,8 @@ def _consent_and_dial(
     for leg in legs:
         whisper = absolute_url(f"/voice/whisper/{attempt}") if simultaneous else None
         if leg.destination.startswith(("sip:", "sips:")):
-            dial.sip(leg.destination, url=whisper) if whisper else dial.sip(leg.destination)
+            address = config.sip_address(leg.target_id, leg.destination)
+            dial.sip(address, url=whisper) if whisper else dial.sip(address)
         elif whisper:
             dial.number(leg.destination, url=whisper, method="POST")
         else:

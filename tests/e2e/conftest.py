@@ -11,13 +11,16 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from tests.support import free_port
 from tools.callsim import CallSimulator
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 ROOT = Path(__file__).resolve().parents[2]
 _campaign_numbers = itertools.count(200)
@@ -160,6 +163,23 @@ class Marketer:
 @pytest.fixture(scope="module")
 def marketer(stack: LocalStack) -> Marketer:
     return Marketer(stack)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's headless Chromium through Playwright, one per test module."""
+    from tests.e2e.browser import chromium
+
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def dashboard(stack: LocalStack) -> str:
+    """The dashboard's URL on the local stack, built from the current sources first (the
+    stack serves dashboard/dist/ as it is on disk)."""
+    subprocess.run([sys.executable, str(ROOT / "dashboard" / "build.py")], check=True)
+    return str(stack.info["dashboard_url"])
 
 
 @pytest.fixture

@@ -12,8 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,6 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.e2e.browser import chromium
 from tests.e2e.conftest import ROOT, LocalStack, Marketer
 from tools.callsim import CallerScript, CallSimulator, PartyBehaviour
 
@@ -111,19 +108,6 @@ def campaign_id(marketer: Marketer, name: str = CAMPAIGN) -> str:
 
 def dollars(text: str) -> float:
     return float(text.replace("$", "").replace(",", ""))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def dashboard(stack: LocalStack) -> str:
-    # The stack serves dashboard/dist/ as it is on disk: build it from the current sources.
-    subprocess.run([sys.executable, str(ROOT / "dashboard" / "build.py")], check=True)
-    return str(stack.info["dashboard_url"])
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,8 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Locator, Page, expect
 
-from tests.e2e.browser import chromium
-from tests.e2e.conftest import ROOT, LocalStack, Marketer
+from tests.e2e.conftest import LocalStack, Marketer
 from tests.e2e.test_dashboard_browser import Tab, log_in, nav_links, open_tab
 
 pytestmark = pytest.mark.e2e
@@ -35,19 +32,6 @@ AGENT_EMAIL = f"phones-agent-{RUN}@demo.example.com"
 AGENT_PASSWORD = "Agent-password-1!"
 # Filled in by the tests in order: the edge's secret (to report as the edge) and id.
 EDGE_STATE: dict[str, str] = {}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def dashboard(stack: LocalStack) -> str:
-    # The stack serves dashboard/dist/ as it is on disk: build it from the current sources.
-    subprocess.run([sys.executable, str(ROOT / "dashboard" / "build.py")], check=True)
-    return str(stack.info["dashboard_url"])
 
 
 @pytest.fixture(scope="module")

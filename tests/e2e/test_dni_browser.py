@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.e2e.browser import chromium
 from tests.e2e.conftest import ROOT, LocalStack, Marketer
 from tests.support import free_port
 from tools.callsim import CallSimulator, PartyBehaviour
@@ -144,12 +143,6 @@ def script_errors(visitor: Visitor) -> list[str]:
         for kind, message in visitor.console
         if kind == "error" and not message.startswith("Failed to load resource")
     ]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from tests.support import system_tool
 
 SECRET = "edge-shared-secret-0123456789"
 PASSWORD = "pw-1001-correct"
+CALL_TOKEN = "call-token-of-this-edge"
 
 # Which Debian package ships each module the template loads (dpkg -S on Debian 12).
 MODULE_PACKAGE = {
@@ -51,6 +52,7 @@ MODULE_PACKAGE = {
             "jsonrpcs",
             "mqueue",
             "rtimer",
+            "dialog",
         ],
         "kamailio",
     ),
@@ -65,7 +67,7 @@ def valid_env(**overrides: str) -> dict[str, str]:
         "SIP_LISTEN": "udp:127.0.0.1:15060,tcp:127.0.0.1:15060",
         "APP_URL": "http://127.0.0.1:9/",
         "EDGE_SHARED_SECRET": SECRET,
-        "CPAAS_ALLOW": "127.0.0.0/8,2001:db8::/32",
+        "CPAAS_ALLOW": "127.0.0.2/32,2001:db8::/32",
         "MIN_EXPIRES": "60",
         "MAX_EXPIRES": "3600",
         "RPC_PORT": "15090",
@@ -102,11 +104,13 @@ def test_valid_env_renders_a_config_kamailio_accepts(tmp_path: Path) -> None:
     assert "listen=udp:127.0.0.1:15060" in text
     assert "listen=tcp:127.0.0.1:15060" in text
     assert "listen=tcp:127.0.0.1:15090" in text
+    advertised = render.write_edge(valid_env(SIP_ADVERTISE="203.0.113.10"), tmp_path / "public")
+    assert "listen=udp:127.0.0.1:15060 advertise 203.0.113.10:15060" in advertised.read_text()
     assert 'modparam("registrar", "min_expires", 60)' in text
     assert "http://127.0.0.1:9/edge/v1/registrations" in text
     assert "#!define WITH_TLS" not in text
     assert (tmp_path / "address.list").read_text().splitlines()[1:] == [
-        "1 127.0.0.0 8 0 cpaas",
+        "1 127.0.0.2 32 0 cpaas",
         "1 2001:db8:: 32 0 cpaas",
     ]
     for name in ("kamailio.cfg", "address.list"):
@@ -151,6 +155,9 @@ def test_tls_is_configured_only_with_cert_and_key(tmp_path: Path) -> None:
         ("APP_URL", ""),
         ("APP_URL", "ftp://app.example"),
         ("APP_URL", 'https://app.example/"x'),
+        ("APP_URL", "http://app.example"),
+        ("APP_URL", "https://app.example/$var(x)"),
+        ("SIP_ADVERTISE", "not a host!"),
         ("EDGE_SHARED_SECRET", ""),
         ("EDGE_SHARED_SECRET", "short"),
         ("EDGE_SHARED_SECRET", 'has "quotes" and is long enough'),
@@ -215,7 +222,7 @@ def test_dockerfile_and_entrypoint_document_exactly_the_renderer_variables() -> 
     )
     assert "--template /opt/edge/kamailio.cfg.tmpl" in entrypoint
     assert "python3 /opt/edge/render.py" in entrypoint
-    assert re.search(r"^python3 /opt/edge/agent.py &$", entrypoint, re.M)
+    assert re.search(r"python3 /opt/edge/agent.py \|\| true; sleep 2; done\) &$", entrypoint, re.M)
     assert re.search(r"^COPY [^\n]*\bagent\.py\b", dockerfile, re.M)
     assert re.search(r'^exec kamailio -DD -E -f "\$config"$', entrypoint, re.M)
     assert re.search(r'^ENTRYPOINT \["/opt/edge/entrypoint.sh"\]', dockerfile, re.M)
@@ -262,7 +269,8 @@ class StubHandler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         listed = [{"extension": e, "ha1": h} for e, h in sorted(self.server.credentials.items())]
-        body = json.dumps({"domain": DOMAIN, "credentials": listed}).encode()
+        answer = {"domain": DOMAIN, "call_token": CALL_TOKEN, "credentials": listed}
+        body = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -305,6 +313,7 @@ def edge(tmp_path: Path, app_stub: AppStub) -> Iterator[Edge]:
         SIP_LISTEN=f"udp:127.0.0.1:{free_port()}",
         RPC_PORT=str(free_port()),
         APP_URL=f"http://127.0.0.1:{app_stub.server_address[1]}",
+        MIN_EXPIRES="1",
     )
     running = Edge(tmp_path, env)
     try:
@@ -315,10 +324,18 @@ def edge(tmp_path: Path, app_stub: AppStub) -> Iterator[Edge]:
         running.stop()
 
 
+def cpaas_invite(tmp_path: Path, edge: Edge, ext: str, final: int, **options: Any) -> int:
+    result = sipp(tmp_path, edge.port, "invite_expect.xml", final, "-key", "ext", ext,
+                  local_ip=options.pop("local_ip", "127.0.0.2"), **options)  # fmt: skip
+    assert isinstance(result, subprocess.CompletedProcess)
+    return result.returncode
+
+
 def test_live_register_and_invite(edge: Edge, app_stub: AppStub, tmp_path: Path) -> None:
-    # The agent loaded the app's credential, and sent a first (empty) snapshot.
+    # The agent loaded the app's credential and call token, and sent a first (empty) snapshot.
     assert wait_for(lambda: app_stub.snapshots)
     assert app_stub.snapshots[0]["registrations"] == []
+    assert edge.rpc("htable.dump", "edge")[0]["slot"][0]["value"] == CALL_TOKEN
     # A phone with the right password registers, and the app hears of it.
     phone = ("-key", "ext", "1001", "-au", "1001", "-ap", PASSWORD)
     assert sipp(tmp_path, edge.port, "register.xml", 200, *phone).returncode == 0
@@ -340,10 +357,18 @@ def test_live_register_and_invite(edge: Edge, app_stub: AppStub, tmp_path: Path)
     time.sleep(0.3)
     assert len(app_stub.reports) == 1
 
-    # The CPaaS (allowed source) calls an extension nobody registered: 480.
-    assert (
-        sipp(tmp_path, edge.port, "invite_expect.xml", 480, "-key", "ext", "2002").returncode == 0
-    )
+    # The CPaaS (allowed source) with the edge's call token calls an extension nobody
+    # registered: 480. Without the token, or with another edge's, even a registered one: 403.
+    assert cpaas_invite(tmp_path, edge, "2002", 480, token=CALL_TOKEN) == 0
+    assert cpaas_invite(tmp_path, edge, "1001", 403) == 0
+    assert cpaas_invite(tmp_path, edge, "1001", 403, token="another-edges-token") == 0
+    # A stranger (not on the allow-list, no credentials) gets 403 too.
+    assert cpaas_invite(tmp_path, edge, "1001", 403, local_ip="127.0.0.3", token=CALL_TOKEN) == 0
+    # A forged in-dialog request (a Route to the edge, a To tag, no call it relayed): 403.
+    forged = sipp(tmp_path, edge.port, "forged_bye.xml", 403, "-key", "ext", "1001",
+                  local_ip="127.0.0.3", contact_port=free_port())  # fmt: skip
+    assert isinstance(forged, subprocess.CompletedProcess)
+    assert forged.returncode == 0, forged.stdout + forged.stderr
 
     # The agent's snapshot lists the registration as Kamailio holds it.
     ran = edge.run_agent_once()
@@ -359,6 +384,28 @@ def test_live_register_and_invite(edge: Edge, app_stub: AppStub, tmp_path: Path)
     assert wait_for(lambda: not edge.has_credential("1001")), edge.log("agent.log")
     assert wait_for(lambda: edge.registered_users() == 0)
     assert sipp(tmp_path, edge.port, "register.xml", 401, *phone).returncode == 0
-    assert PASSWORD not in edge.log("agent.log") + edge.log("kamailio.log")
-    assert ha1("1001", PASSWORD) not in edge.log("agent.log")
-    assert SECRET not in edge.log("agent.log")
+    logs = edge.log("agent.log") + edge.log("kamailio.log")
+    for secret in (PASSWORD, ha1("1001", PASSWORD), SECRET, CALL_TOKEN):
+        assert secret not in logs
+
+
+def test_live_expiry_is_reported_and_a_strange_user_agent_keeps_the_report_valid(
+    edge: Edge, app_stub: AppStub, tmp_path: Path
+) -> None:
+    # A phone whose User-Agent has a quote and a backslash registers for 2 seconds.
+    phone = ("-key", "ext", "1001", "-au", "1001", "-ap", PASSWORD)
+    odd = 'Evil"Phone\\1.0 (x)'
+    assert sipp(tmp_path, edge.port, "register.xml", 200, *phone, expires=2,
+                user_agent=odd).returncode == 0  # fmt: skip
+    assert wait_for(lambda: app_stub.reports, timeout=5), edge.log("kamailio.log")
+    first = app_stub.reports[0][1]
+    assert (first["registered"], first["user_agent"]) == (True, "EvilPhone1.0 (x)")
+    # usrloc finds the expired contact (every 5 s) and the edge reports the phone gone.
+    assert wait_for(lambda: len(app_stub.reports) >= 2, timeout=15), edge.log("kamailio.log")
+    gone = app_stub.reports[1][1]
+    assert (gone["extension"], gone["registered"], gone["contact_count"]) == ("1001", False, 0)
+    assert gone["at"] >= first["at"] + 2
+    # And the agent's snapshot, taken while ul.dump may still list it as "expired", works.
+    ran = edge.run_agent_once()
+    assert ran.returncode == 0, ran.stderr
+    assert app_stub.snapshots[-1]["registrations"] == []

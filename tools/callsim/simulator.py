@@ -954,7 +954,15 @@ class _CallRun:
         target = noun_target(noun)
         kind = noun.tag.lower()
         leg_to = f"client:{target}" if kind == "client" else target
-        behaviour = self._parties.get(target) or self._parties.get(leg_to) or self._default_party
+        # A SIP URI's `?X-Header=value` part adds headers to the INVITE; the party it rings is
+        # the address before it.
+        address = target.split("?", 1)[0] if kind == "sip" else target
+        behaviour = (
+            self._parties.get(target)
+            or self._parties.get(address)
+            or self._parties.get(leg_to)
+            or self._default_party
+        )
         return _Ring(noun, kind, target, leg_to, behaviour, new_sid("CA", self._rng))
 
     def _ring_all(
