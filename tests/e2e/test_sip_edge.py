@@ -337,7 +337,7 @@ def test_200_phones_registering_and_re_registering_for_a_minute_match_kamailio(
 
         assert office.edge.registered_users() == PHONES
         assert wait_for(lambda: edge_online() == PHONES, timeout=10), edge_online()
-        # ... including the re-registrations: phone i registers at about i × 0.15 s and again
+        # ... including the re-registrations: phone i registers at about i * 0.15 s and again
         # 30 s later; each was last seen past the midpoint between the two.
         devices = marketer.http.get(f"/api/v1/sip-edges/{office.edge_id}").json()["devices"]
         assert len(devices) == PHONES
