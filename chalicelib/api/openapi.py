@@ -486,7 +486,7 @@ def document() -> dict[str, Any]:
             },
             "/edge/v1/credentials": {
                 "get": _op(
-                    "The edge's credentials as HA1 (ETag / If-None-Match: 304 when unchanged)",
+                    "The edge's credentials as HA1 and its call token (ETag: 304 when unchanged)",
                     "sip edge",
                     security="edgeSecret",
                 ),
