@@ -139,6 +139,10 @@ def test_an_edge_secret_is_shown_once_and_never_listed(client: Client, admin_tok
     assert len(mine) == 1 and mine[0]["domain"] == domain
     assert opened.json_body["edge"]["domain"] == domain
     assert opened.json_body["devices"] == []
+    # nor the call token, which only the edge (and routing's TwiML) gets
+    call_token = credentials(client, secret)[0]["call_token"]
+    for reply in (made, listed, opened):
+        assert call_token not in text(reply)
     for reply in (listed, opened):
         assert secret not in text(reply)
         assert digest not in text(reply)
@@ -363,8 +367,12 @@ def test_an_edge_of_another_account_on_the_same_domain_gets_none_of_its_phones(
     assert reply.status_code == 201
     theirs = reply.json_body["edge"]
     body, _ = credentials(client, theirs["secret"])
-    assert body == {"domain": edge["domain"], "credentials": []}
-    assert set(ha1s(credentials(client, secret)[0])) == {ext}
+    mine, _ = credentials(client, secret)
+    assert body["domain"] == edge["domain"] and body["credentials"] == []
+    assert set(ha1s(mine)) == {ext}
+    # Each edge has its own call token: the other account's calls cannot ring these phones.
+    assert len(body["call_token"]) >= 32 and len(mine["call_token"]) >= 32
+    assert body["call_token"] != mine["call_token"]
 
 
 # --- /edge/v1 authentication and credentials -----------------------------------------------
@@ -496,6 +504,7 @@ def test_a_rotated_edge_secret_replaces_the_old_one_at_once(
     edge, old = new_edge(client, admin_token)
     ext = f"1{uid()}"
     new_device(client, admin_token, edge["id"], ext)
+    before, _ = credentials(client, old)
     # When an admin rotates the edge's secret
     reply = api(client, "POST", f"{EDGES}/{edge['id']}/secret", admin_token)
     # Then a new secret is shown, once
@@ -511,6 +520,8 @@ def test_a_rotated_edge_secret_replaces_the_old_one_at_once(
     assert report(client, old, ext, at=time.time()).status_code == 401
     body, _ = credentials(client, new)
     assert body["domain"] == edge["domain"] and set(ha1s(body)) == {ext}
+    # And the call token was replaced with it
+    assert body["call_token"] != before["call_token"]
     assert report(client, new, ext, at=time.time()).json_body == {"result": "applied"}
     # The views show neither secret
     opened = api(client, "GET", f"{EDGES}/{edge['id']}", admin_token)
