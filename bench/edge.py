@@ -55,7 +55,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         listed = [{"extension": e, "ha1": h} for e, h in sorted(self.server.credentials.items())]
-        self._answer(json.dumps({"domain": DOMAIN, "credentials": listed}).encode())
+        answer = {"domain": DOMAIN, "call_token": "bench-call-token", "credentials": listed}
+        self._answer(json.dumps(answer).encode())
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
