@@ -45,8 +45,9 @@ def log(message: str) -> None:
 class KamailioRpc:
     """JSON-RPC over HTTP to the local Kamailio (xhttp + jsonrpcs, loopback only)."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, secret: str) -> None:
         self.url = f"http://127.0.0.1:{port}/RPC"
+        self._secret = secret  # Kamailio answers JSON-RPC only with the shared secret
         self._ids = 0
 
     def call(self, method: str, *params: str) -> Any:
@@ -55,7 +56,7 @@ class KamailioRpc:
         request = urllib.request.Request(  # noqa: S310 - fixed loopback http URL
             self.url,
             data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "X-Edge-Secret": self._secret},
             method="POST",
         )
         try:
@@ -223,7 +224,7 @@ def _problem(exc: Exception) -> str:
 
 
 def run(settings: EdgeSettings, once: bool) -> int:
-    agent = Agent(KamailioRpc(settings.rpc_port), App(settings))
+    agent = Agent(KamailioRpc(settings.rpc_port, settings.shared_secret), App(settings))
     next_presence = 0.0
     loaded = False
     while True:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -227,6 +229,8 @@ def test_dockerfile_and_entrypoint_document_exactly_the_renderer_variables() -> 
     assert re.search(r'^exec kamailio -DD -E -f "\$config"$', entrypoint, re.M)
     assert re.search(r'^ENTRYPOINT \["/opt/edge/entrypoint.sh"\]', dockerfile, re.M)
     assert dockerfile.startswith("#") and "FROM debian:bookworm-slim" in dockerfile
+    # Kamailio and the agent do not run as root.
+    assert re.search(r"^USER kamailio$", dockerfile, re.M)
 
 
 def test_dockerfile_installs_the_package_of_every_loaded_module() -> None:
@@ -369,6 +373,16 @@ def test_live_register_and_invite(edge: Edge, app_stub: AppStub, tmp_path: Path)
                   local_ip="127.0.0.3", contact_port=free_port())  # fmt: skip
     assert isinstance(forged, subprocess.CompletedProcess)
     assert forged.returncode == 0, forged.stdout + forged.stderr
+
+    # JSON-RPC answers only with the shared secret, even on loopback.
+    refused = urllib.request.Request(
+        f"http://127.0.0.1:{edge.rpc_port}/RPC",
+        data=b'{"jsonrpc": "2.0", "method": "htable.dump", "params": ["cred"], "id": 1}',
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as forbidden:
+        urllib.request.urlopen(refused, timeout=5)
+    assert forbidden.value.code == 403
 
     # The agent's snapshot lists the registration as Kamailio holds it.
     ran = edge.run_agent_once()
