@@ -165,6 +165,7 @@ def sipp(
     domain: str = DOMAIN,
     token: str = "none",  # noqa: S107 - a placeholder the edge refuses
     user_agent: str = "sipp-phone/1.0",
+    transport: str = "u1",  # sipp's -t: u1 UDP, t1 TCP
     calls: int = 1,
     timeout: float = 30,
     background: bool = False,
@@ -180,7 +181,7 @@ def sipp(
     port = local_port or free_port()
     command = [
         binary("sipp", "sip-tester"), f"127.0.0.1:{edge_port}", "-sf", str(path),
-        "-m", str(calls), "-i", local_ip, "-p", str(port), "-t", "u1", "-nostdin",
+        "-m", str(calls), "-i", local_ip, "-p", str(port), "-t", transport, "-nostdin",
         "-timeout", f"{int(timeout)}s", "-timeout_error", "-key", "domain", domain,
         "-key", "contact_port", str(contact_port or port), "-key", "expires", str(expires),
         "-key", "token", token, "-key", "ua", user_agent,

@@ -313,8 +313,9 @@ def app_stub() -> Iterator[AppStub]:
 
 @pytest.fixture
 def edge(tmp_path: Path, app_stub: AppStub) -> Iterator[Edge]:
+    port = free_port()
     env = valid_env(
-        SIP_LISTEN=f"udp:127.0.0.1:{free_port()}",
+        SIP_LISTEN=f"udp:127.0.0.1:{port},tcp:127.0.0.1:{port}",
         RPC_PORT=str(free_port()),
         APP_URL=f"http://127.0.0.1:{app_stub.server_address[1]}",
         MIN_EXPIRES="1",
@@ -355,11 +356,27 @@ def test_live_register_and_invite(edge: Edge, app_stub: AppStub, tmp_path: Path)
     assert 110 <= report["expires"] - report["at"] <= 121
     assert abs(report["at"] - time.time()) < 10
 
+    # Over TCP too (the connection stays open for calls to reach the phone behind NAT).
+    assert sipp(tmp_path, edge.port, "register.xml", 200, *phone, transport="t1").returncode == 0
+    assert wait_for(lambda: len(app_stub.reports) == 2, timeout=5)
+    over_tcp = app_stub.reports[1][1]
+    assert (over_tcp["registered"], over_tcp["contact_count"]) == (True, 2)
+    assert over_tcp["source"].startswith("tcp:127.0.0.1:")
+    # Unregistering that contact (Expires: 0) leaves the UDP one: still registered.
+    tcp_port = int(over_tcp["source"].rsplit(":", 1)[1])
+    assert sipp(tmp_path, edge.port, "register.xml", 200, *phone, transport="t1",
+                expires=0, local_port=tcp_port).returncode == 0  # fmt: skip
+    assert wait_for(lambda: len(app_stub.reports) == 3, timeout=5)
+    assert (app_stub.reports[2][1]["registered"], app_stub.reports[2][1]["contact_count"]) == (
+        True,
+        1,
+    )
+
     # A wrong password is challenged again (401) and the app hears nothing.
     wrong = ("-key", "ext", "1001", "-au", "1001", "-ap", "wrong-password")
     assert sipp(tmp_path, edge.port, "register.xml", 401, *wrong).returncode == 0
     time.sleep(0.3)
-    assert len(app_stub.reports) == 1
+    assert len(app_stub.reports) == 3
 
     # The CPaaS (allowed source) with the edge's call token calls an extension nobody
     # registered: 480. Without the token, or with another edge's, even a registered one: 403.
