@@ -70,7 +70,12 @@ class Office:
     def device(self, extension: str) -> dict[str, Any] | None:
         reply = self.marketer.http.get("/api/v1/sip-devices")
         assert reply.status_code == 200, reply.text
-        found = [d for d in reply.json()["devices"] if d["extension"] == extension]
+        # (Other tests on the same stack have phones with the same extensions on other edges.)
+        found = [
+            d
+            for d in reply.json()["devices"]
+            if d["extension"] == extension and d["edge_id"] == self.edge_id
+        ]
         return dict(found[0]) if found else None
 
     def status(self, extension: str) -> str | None:
