@@ -250,6 +250,7 @@ def test_a_revoked_credential_can_no_longer_register_and_its_phone_stops_ringing
     reply = office.marketer.http.delete(f"/api/v1/sip-edges/{office.edge_id}/devices/{extension}")
     assert reply.status_code == 204, reply.text
     assert wait_for(lambda: not office.edge.has_credential(extension))
+    assert wait_for(lambda: f'"AoR": "{extension}"' not in json.dumps(office.edge.rpc("ul.dump")))
     assert office.device(extension) is None
     # Its registration went with the credential: the CPaaS gets 480, the phone a challenge.
     assert office.invite(extension, 480) == 0
