@@ -170,10 +170,9 @@ class App:
             raise AgentError("app GET /credentials: unexpected answer") from exc
         return headers.get("ETag"), pulled  # (case-insensitive)
 
-    def sync(self, at: float, registrations: list[dict[str, Any]]) -> dict[str, Any]:
-        _, _, raw = self._request(
-            "POST", "/registrations/sync", {"at": at, "registrations": registrations}
-        )
+    def sync(self, at: float, registrations: list[dict[str, Any]], interval: int) -> dict[str, Any]:
+        body = {"at": at, "registrations": registrations, "interval": interval}
+        _, _, raw = self._request("POST", "/registrations/sync", body)
         return dict(json.loads(raw or b"{}"))
 
 
@@ -181,6 +180,7 @@ class App:
 class Agent:
     rpc: KamailioRpc
     app: App
+    presence_interval: int  # sent with each snapshot: the app's clock for "edge gone"
     etag: str | None = None
     wanted: Pulled = field(default_factory=lambda: Pulled({}, ""))
 
@@ -212,7 +212,7 @@ class Agent:
 
     def sync_presence(self) -> dict[str, Any]:
         at = time.time()
-        answer = self.app.sync(at, self.rpc.registrations(at))
+        answer = self.app.sync(at, self.rpc.registrations(at), self.presence_interval)
         if answer.get("unknown"):
             log(f"registered but unknown to the app: {len(answer['unknown'])}")
         return answer
@@ -224,7 +224,11 @@ def _problem(exc: Exception) -> str:
 
 
 def run(settings: EdgeSettings, once: bool) -> int:
-    agent = Agent(KamailioRpc(settings.rpc_port, settings.shared_secret), App(settings))
+    agent = Agent(
+        KamailioRpc(settings.rpc_port, settings.shared_secret),
+        App(settings),
+        settings.presence_interval,
+    )
     next_presence = 0.0
     loaded = False
     while True:

@@ -444,6 +444,12 @@ def document() -> dict[str, Any]:
             },
             "/api/v1/sip-edges/{edge_id}": {
                 "get": _op("One SIP edge and its phones' status", "sip", params=EDGE),
+                "delete": _op(
+                    "Remove an edge without phones (409 while it has some) (admin)",
+                    "sip",
+                    status="204",
+                    params=EDGE,
+                ),
             },
             "/api/v1/sip-edges/{edge_id}/secret": {
                 "post": _op(

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.api.schemas import MASKED_SECRET
-from chalicelib.edge.devices import epoch, is_online, sip_uri
+from chalicelib.edge.devices import edge_is_stale, epoch, is_online, sip_uri
 from chalicelib.store.calls import tags_of
 from chalicelib.store.models import (
     AccountItem,
@@ -68,16 +68,22 @@ def sip_edge(item: SipEdgeItem, devices: list[SipDeviceItem], now: datetime) -> 
         "domain": item.domain,
         "secret_prefix": item.secret_prefix,
         "devices": len(devices),
-        "online": sum(1 for device in devices if is_online(presence_of(device), now)),
+        "online": sum(
+            1 for device in devices if is_online(presence_of(device, item.stale_after), now)
+        ),
         "last_sync_at": _iso(item.last_sync_at),
+        # No snapshot for three of its intervals: the edge is down or cut off.
+        "stale": edge_is_stale(item.stale_after, now),
         "created_at": item.created_at.isoformat(),
         "secret_rotated_at": _iso(item.secret_rotated_at),
     }
 
 
-def sip_device(item: SipDeviceItem, now: datetime) -> dict[str, Any]:
+def sip_device(
+    item: SipDeviceItem, now: datetime, edge_stale_after: float | None
+) -> dict[str, Any]:
     """A phone as the device list shows it; never its HA1."""
-    online = is_online(presence_of(item), now)
+    online = is_online(presence_of(item, edge_stale_after), now)
     until = item.registered_until
     return {
         "edge_id": item.edge_id,

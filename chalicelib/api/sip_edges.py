@@ -31,8 +31,8 @@ def _edge_view(edge: SipEdgeItem) -> dict[str, object]:
     return serializers.sip_edge(edge, devices, utcnow())
 
 
-def _with_password(device: SipDeviceItem, password: str) -> dict[str, object]:
-    view = serializers.sip_device(device, utcnow())
+def _with_password(device: SipDeviceItem, password: str, edge: SipEdgeItem) -> dict[str, object]:
+    view = serializers.sip_device(device, utcnow(), edge.stale_after)
     # The only time the password leaves the platform: the operator types it into the phone.
     view["password"] = password
     view["username"] = device.extension
@@ -76,9 +76,20 @@ def get_edge(principal: Principal, edge_id: str) -> Response:
     return json_response(
         {
             "edge": serializers.sip_edge(edge, devices, now),
-            "devices": [serializers.sip_device(d, now) for d in devices],
+            "devices": [serializers.sip_device(d, now, edge.stale_after) for d in devices],
         }
     )
+
+
+@bp.route("/sip-edges/{edge_id}", methods=["DELETE"])
+@user_view(Role.ADMIN)
+def delete_edge(principal: Principal, edge_id: str) -> Response:
+    """Removes an edge without phones: its secret stops working and its domain is free."""
+    edge = _edge(principal, edge_id)
+    if sip_edges.list_devices(edge.account_id, edge.edge_id):
+        raise ApiError(409, "conflict", "revoke the edge's phones first", {"devices": "not empty"})
+    sip_edges.delete_edge(edge)
+    return Response(body="", status_code=204)
 
 
 @bp.route("/sip-edges/{edge_id}/secret", methods=["POST"])
@@ -108,7 +119,7 @@ def create_device(principal: Principal, edge_id: str) -> Response:
         raise ApiError(
             409, "conflict", "this extension has a credential", {"extension": "taken"}
         ) from err
-    return json_response({"device": _with_password(device, password)}, 201, headers=NO_STORE)
+    return json_response({"device": _with_password(device, password, edge)}, 201, headers=NO_STORE)
 
 
 @bp.route("/sip-edges/{edge_id}/devices/{extension}/password", methods=["POST"])
@@ -119,7 +130,7 @@ def rotate_password(principal: Principal, edge_id: str, extension: str) -> Respo
     if device is None:
         raise not_found("SIP device")
     password = sip_edges.rotate_password(device)
-    return json_response({"device": _with_password(device, password)}, headers=NO_STORE)
+    return json_response({"device": _with_password(device, password, edge)}, headers=NO_STORE)
 
 
 @bp.route("/sip-edges/{edge_id}/devices/{extension}", methods=["DELETE"])
@@ -141,7 +152,11 @@ def list_devices(principal: Principal) -> Response:
             400, "validation_error", "request has invalid fields", {"status": "online or offline"}
         )
     now = utcnow()
-    views = [serializers.sip_device(d, now) for d in sip_edges.list_devices(principal.account_id)]
+    stale_after = {e.edge_id: e.stale_after for e in sip_edges.list_edges(principal.account_id)}
+    views = [
+        serializers.sip_device(d, now, stale_after.get(d.edge_id))
+        for d in sip_edges.list_devices(principal.account_id)
+    ]
     if status is not None:
         views = [v for v in views if v["status"] == status]
     if user_id is not None:

@@ -63,12 +63,18 @@ class Presence:
 
     registered: bool
     registered_until: float | None  # epoch seconds
+    edge_stale_after: float | None = None  # epoch seconds; None: the edge sends no snapshots
+
+
+def edge_is_stale(stale_after: float | None, now: datetime) -> bool:
+    """The edge missed its snapshots (three intervals): it is down or cut off."""
+    return stale_after is not None and stale_after < now.timestamp()
 
 
 def is_online(presence: Presence, now: datetime) -> bool:
-    """Registered and the registration not yet run out: an edge that stopped reporting cannot
-    leave a phone "online" past the expiry it granted."""
-    if not presence.registered:
+    """Registered, the registration not yet run out, and its edge still sending snapshots:
+    an edge that stopped reporting cannot leave a phone "online"."""
+    if not presence.registered or edge_is_stale(presence.edge_stale_after, now):
         return False
     if presence.registered_until is None:
         return True

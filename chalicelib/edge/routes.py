@@ -61,6 +61,8 @@ class SnapshotEntry(Strict):
 
 class RegistrationSnapshot(Strict):
     at: Epoch
+    # The edge's PRESENCE_INTERVAL: three missed snapshots and its phones count as offline.
+    interval: Annotated[int, Field(ge=1, le=3600)] | None = None
     registrations: Annotated[list[SnapshotEntry], Field(max_length=MAX_SNAPSHOT)]
 
 
@@ -133,7 +135,7 @@ def sync_registrations(principal: EdgePrincipal) -> Response:
         Registration(e.extension, True, e.contact_count, e.expires, e.user_agent, e.source)
         for e in body.registrations
     ]
-    result = sip_edges.apply_snapshot(principal, registrations, at)
+    result = sip_edges.apply_snapshot(principal, registrations, at, body.interval)
     return json_response(
         {
             "devices": result.devices,

@@ -388,6 +388,9 @@ class SipEdgeItem(AppItem):
     created_at = UTCDateTimeAttribute()
     secret_rotated_at = UTCDateTimeAttribute(null=True)
     last_sync_at = UTCDateTimeAttribute(null=True)  # the edge's last presence snapshot
+    # Epoch seconds after which, without a newer snapshot, the edge counts as gone and its
+    # phones as offline (three of its snapshot intervals after the last one).
+    stale_after = NumberAttribute(null=True)
 
 
 class SipDomainItem(AppItem):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
@@ -20,11 +21,14 @@ from chalicelib.store.models import (
     SipDomainItem,
     SipEdgeItem,
 )
+from chalicelib.store.rtb import read_items
 from chalicelib.store.tables import connection
 from chalicelib.store.tenants import AlreadyExists
 
 # A snapshot's expiry (from ul.dump's seconds left) may differ from a report's by this much.
 EXPIRY_SLACK_SECONDS = 30
+# An edge that missed this many snapshots in a row is taken to be gone.
+STALE_AFTER_INTERVALS = 3
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,16 @@ def rotate_edge_secret(edge: SipEdgeItem) -> str:
     return secret
 
 
+def delete_edge(edge: SipEdgeItem) -> None:
+    """The edge, its domain claim and its secret's lookup, in one transaction."""
+    claim = SipDomainItem(keys.account_pk(edge.account_id), keys.sip_domain_sk(edge.domain))
+    lookup = EdgeSecretLookupItem(keys.edge_secret_pk(edge.secret_hash), keys.META)
+    with TransactWrite(connection=connection()) as tx:
+        tx.delete(edge, condition=SipEdgeItem.secret_hash == edge.secret_hash)
+        tx.delete(claim)
+        tx.delete(lookup)
+
+
 def authenticate_edge(secret: str) -> EdgePrincipal | None:
     """The edge presenting this secret, or None (one GetItem)."""
     if not secret.startswith(f"{devices.EDGE_SECRET_PREFIX}_") or len(secret) > 128:
@@ -284,11 +298,15 @@ def _needs_write(device: SipDeviceItem, seen: Registration | None) -> bool:
 
 
 def apply_snapshot(
-    principal: EdgePrincipal, registrations: Sequence[Registration], at: float
+    principal: EdgePrincipal,
+    registrations: Sequence[Registration],
+    at: float,
+    interval: int | None = None,
 ) -> SnapshotResult:
     """Makes the app's presence match the edge's own registration table taken at `at`:
     listed extensions online, every other device of the edge offline. Devices changed after
-    `at` by a report are left alone (the report is newer)."""
+    `at` by a report are left alone (the report is newer). With the edge's snapshot
+    `interval`, the edge counts as gone (its phones offline) if three snapshots go missing."""
     seen = {registration.extension: registration for registration in registrations}
     known = list_devices(principal.account_id, principal.edge_id)
     changed = 0
@@ -300,10 +318,19 @@ def apply_snapshot(
         if apply_report(principal, registration or offline, at) == "applied":
             changed += 1
     edge = SipEdgeItem(keys.account_pk(principal.account_id), keys.sip_edge_sk(principal.edge_id))
+    freshness = (
+        SipEdgeItem.stale_after.set(at + STALE_AFTER_INTERVALS * interval + EXPIRY_SLACK_SECONDS)
+        if interval
+        else SipEdgeItem.stale_after.remove()
+    )
     try:
         edge.update(
-            actions=[SipEdgeItem.last_sync_at.set(devices.epoch(at))],
-            condition=SipEdgeItem.pk.exists(),
+            actions=[SipEdgeItem.last_sync_at.set(devices.epoch(at)), freshness],
+            condition=SipEdgeItem.pk.exists()
+            & (
+                SipEdgeItem.last_sync_at.does_not_exist()
+                | (SipEdgeItem.last_sync_at <= devices.epoch(at))
+            ),
         )
     except UpdateError as err:
         if not condition_failed(err):
@@ -340,24 +367,36 @@ def edge_phones(account_id: str, destinations: dict[str, str]) -> dict[str, Edge
 
 
 def offline_targets(account_id: str, phones: dict[str, EdgePhone], now: datetime) -> set[str]:
-    """The target ids whose phone cannot ring now: not registered, registration run out, or
-    its credential revoked. One BatchGetItem."""
+    """The target ids whose phone cannot ring now: not registered, registration run out, its
+    credential revoked, or its edge gone quiet. One BatchGetItem (the phones and their edges)."""
     keys_wanted = {
         target_id: (keys.account_pk(account_id), keys.sip_device_sk(p.edge_id, p.extension))
         for target_id, p in phones.items()
     }
-    found = {
-        (item.pk, item.sk): item
-        for item in SipDeviceItem.batch_get(list(set(keys_wanted.values())))
+    edge_keys = {
+        target_id: (keys.account_pk(account_id), keys.sip_edge_sk(p.edge_id))
+        for target_id, p in phones.items()
     }
+    found = read_items([*keys_wanted.values(), *edge_keys.values()])
     offline = set()
     for target_id, key in keys_wanted.items():
-        item = found.get(key)
-        if item is None or not devices.is_online(presence_of(item), now):
+        raw = found.get(key)
+        edge = found.get(edge_keys[target_id])
+        stale_after = _number(edge, "stale_after") if edge else None
+        if raw is None or not devices.is_online(
+            presence_of(SipDeviceItem.from_raw_data(raw), stale_after), now
+        ):
             offline.add(target_id)
     return offline
 
 
-def presence_of(item: SipDeviceItem) -> devices.Presence:
+def _number(raw: dict[str, Any], name: str) -> float | None:
+    value = raw.get(name, {}).get("N")
+    return float(value) if value is not None else None
+
+
+def presence_of(item: SipDeviceItem, edge_stale_after: float | None = None) -> devices.Presence:
     until = item.registered_until
-    return devices.Presence(bool(item.registered), float(until) if until is not None else None)
+    return devices.Presence(
+        bool(item.registered), float(until) if until is not None else None, edge_stale_after
+    )

@@ -318,6 +318,7 @@ def test_agents_see_phones_but_cannot_manage_them(
         ("DELETE", f"{EDGES}/{edge['id']}/devices/{ext}", None),
         ("POST", f"{EDGES}/{edge['id']}/devices/{ext}/password", None),
         ("POST", f"{EDGES}/{edge['id']}/secret", None),
+        ("DELETE", f"{EDGES}/{edge['id']}", None),
     ]
     for method, path, body in attempts:
         reply = api(client, method, path, agent_token, body)
@@ -343,6 +344,7 @@ def test_another_account_neither_sees_nor_touches_the_edge(
         ("POST", f"{EDGES}/{edge['id']}/devices/{ext}/password", None),
         ("POST", f"{EDGES}/{edge['id']}/secret", None),
         ("DELETE", f"{EDGES}/{edge['id']}/devices/{ext}", None),
+        ("DELETE", f"{EDGES}/{edge['id']}", None),
     ]
     for method, path, body in attempts:
         assert api(client, method, path, theirs, body).status_code == 404, (method, path)
@@ -815,3 +817,62 @@ def test_listing_phones_by_an_unknown_status_is_a_400(client: Client, admin_toke
     reply = api(client, "GET", f"{DEVICES}?status=bogus", admin_token)
     assert reply.status_code == 400
     assert set(reply.json_body["fields"]) == {"status"}
+
+
+# --- an edge that stops sending snapshots, and removing an edge ------------------------------
+
+
+def test_phones_of_an_edge_that_missed_three_snapshots_are_offline_and_not_dialled(
+    client: Client, admin_token: str
+) -> None:
+    from chalicelib.clock import utcnow
+    from chalicelib.store import sip_edges
+
+    edge, secret = new_edge(client, admin_token)
+    ext = f"1{uid()}"
+    new_device(client, admin_token, edge["id"], ext)
+    entry = {"extension": ext, "contact_count": 1, "expires": time.time() + 3600}
+
+    def snapshot(at: float) -> None:
+        body = {"at": at, "registrations": [entry], "interval": 10}
+        reply = edge_call(client, "POST", SYNC, secret, body=body)
+        assert reply.status_code == 200, reply.body
+
+    def edge_now() -> dict[str, Any]:
+        return dict(edge_view(client, admin_token, edge["id"])["edge"])
+
+    # Given an edge whose last snapshot (every 10 s) came 2 minutes ago, the phone registered
+    snapshot(time.time() - 120)
+    # Then the edge counts as gone and its phone as offline, in every view and for routing
+    assert (edge_now()["stale"], edge_now()["online"]) == (True, 0)
+    assert device_views(client, admin_token, edge["id"])[ext]["status"] == "offline"
+    principal = sip_edges.authenticate_edge(secret)
+    assert principal is not None
+    phones = sip_edges.edge_phones(principal.account_id, {"desk": f"sip:{ext}@{edge['domain']}"})
+    assert sip_edges.offline_targets(principal.account_id, phones, utcnow()) == {"desk"}
+    # When a snapshot comes again, the phone is back
+    snapshot(time.time())
+    assert (edge_now()["stale"], edge_now()["online"]) == (False, 1)
+    assert device_views(client, admin_token, edge["id"])[ext]["status"] == "online"
+    assert sip_edges.offline_targets(principal.account_id, phones, utcnow()) == set()
+    # And an older snapshot arriving late does not turn the clock back
+    snapshot(time.time() - 120)
+    assert edge_now()["stale"] is False
+
+
+def test_an_edge_is_removed_once_its_phones_are_revoked(client: Client, admin_token: str) -> None:
+    edge, secret = new_edge(client, admin_token)
+    ext = f"1{uid()}"
+    new_device(client, admin_token, edge["id"], ext)
+    path = f"{EDGES}/{edge['id']}"
+    # While it has a phone, it stays
+    refused = api(client, "DELETE", path, admin_token)
+    assert refused.status_code == 409 and refused.json_body["fields"] == {"devices": "not empty"}
+    assert api(client, "DELETE", f"{path}/devices/{ext}", admin_token).status_code == 204
+    # Then it goes: its secret no longer works and its domain can be used again
+    assert api(client, "DELETE", path, admin_token).status_code == 204
+    assert api(client, "GET", path, admin_token).status_code == 404
+    assert edge_call(client, "GET", CREDENTIALS, secret).status_code == 401
+    again = api(client, "POST", EDGES, admin_token, {"name": "Again", "domain": edge["domain"]})
+    assert again.status_code == 201
+    assert api(client, "DELETE", path, admin_token).status_code == 404
