@@ -4,7 +4,6 @@ bench.edge. Processes are stopped by the ids recorded when they were started."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,8 @@ SCENARIOS = EDGE / "scenarios"
 sys.path.insert(0, str(EDGE))
 import render  # noqa: E402  (edge_sip is not a package: the image runs its files as scripts)
 
+from chalicelib.edge import devices  # noqa: E402
+
 
 class MissingTool(RuntimeError):
     """kamailio or sipp is not installed (debian-packages.txt lists their packages)."""
@@ -39,7 +40,8 @@ DOMAIN = "edge.test"
 
 
 def ha1(extension: str, password: str, domain: str = DOMAIN) -> str:
-    return hashlib.md5(f"{extension}:{domain}:{password}".encode()).hexdigest()  # noqa: S324
+    """What the app stores for a phone's password (chalicelib.edge.devices.ha1)."""
+    return devices.ha1(extension, domain, password)
 
 
 def free_port() -> int:

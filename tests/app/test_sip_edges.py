@@ -49,6 +49,17 @@ def text(reply: Any) -> str:
     return bytes(reply.body).decode()
 
 
+def changes(edge_id: str, ext: str) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """Every request that changes an edge or its phone `ext` (an admin's, and no one else's)."""
+    return [
+        ("POST", f"{EDGES}/{edge_id}/devices", {"extension": f"8{uid()}"}),
+        ("POST", f"{EDGES}/{edge_id}/devices/{ext}/password", None),
+        ("POST", f"{EDGES}/{edge_id}/secret", None),
+        ("DELETE", f"{EDGES}/{edge_id}/devices/{ext}", None),
+        ("DELETE", f"{EDGES}/{edge_id}", None),
+    ]
+
+
 def new_edge(client: Client, token: str, name: str = "Office") -> tuple[dict[str, Any], str]:
     """An edge with a fresh domain; returns its view (as created) and its secret."""
     domain = f"sip-{uid()}.example.test"
@@ -312,15 +323,8 @@ def test_agents_see_phones_but_cannot_manage_them(
     assert edge_view(client, agent_token, edge["id"])["edge"]["devices"] == 1
     assert set(device_views(client, agent_token, edge["id"])) == {ext}
     # But changes nothing
-    attempts = [
-        ("POST", EDGES, {"name": "Mine", "domain": f"sip-{uid()}.example.test"}),
-        ("POST", f"{EDGES}/{edge['id']}/devices", {"extension": f"6{uid()}"}),
-        ("DELETE", f"{EDGES}/{edge['id']}/devices/{ext}", None),
-        ("POST", f"{EDGES}/{edge['id']}/devices/{ext}/password", None),
-        ("POST", f"{EDGES}/{edge['id']}/secret", None),
-        ("DELETE", f"{EDGES}/{edge['id']}", None),
-    ]
-    for method, path, body in attempts:
+    new_edge_request = ("POST", EDGES, {"name": "Mine", "domain": f"sip-{uid()}.example.test"})
+    for method, path, body in [new_edge_request, *changes(edge["id"], ext)]:
         reply = api(client, method, path, agent_token, body)
         assert reply.status_code == 403, (method, path)
         assert reply.json_body["error"] == "forbidden"
@@ -339,14 +343,7 @@ def test_another_account_neither_sees_nor_touches_the_edge(
     theirs = other_tenant.admin_token
     # It cannot open, extend, rotate or revoke it
     assert api(client, "GET", f"{EDGES}/{edge['id']}", theirs).status_code == 404
-    attempts = [
-        ("POST", f"{EDGES}/{edge['id']}/devices", {"extension": f"8{uid()}"}),
-        ("POST", f"{EDGES}/{edge['id']}/devices/{ext}/password", None),
-        ("POST", f"{EDGES}/{edge['id']}/secret", None),
-        ("DELETE", f"{EDGES}/{edge['id']}/devices/{ext}", None),
-        ("DELETE", f"{EDGES}/{edge['id']}", None),
-    ]
-    for method, path, body in attempts:
+    for method, path, body in changes(edge["id"], ext):
         assert api(client, method, path, theirs, body).status_code == 404, (method, path)
     # Nor does it list the edge or its phones
     listed = api(client, "GET", EDGES, theirs).json_body["edges"]
