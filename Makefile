@@ -1,7 +1,7 @@
 # One-command entry points. Both set everything up on a fresh machine first.
 #   make run   - start the local stack (moto server + chalice local on 127.0.0.1:8000,
 #                the dashboard on 127.0.0.1:8001)
-#   make test  - lint, type-check and run the whole test suite
+#   make test  - lint, type-check, check the import layers and run the test suite
 #   make synth - synthesise the CDK app (every stage) offline into infra/cdk.out/
 
 SHELL := /bin/bash
@@ -27,6 +27,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # synth packages the Lambda once (chalice downloads its wheels into .chalice/deployments/
 # here, at set-up time), so the infra tests synthesise from that cache without the network.

@@ -8,18 +8,18 @@ from chalicelib.api import (
     bids,
     calls,
     catalog,
+    dni,
+    edge,
     meta,
     numbers,
     pools,
     publishers,
     reports,
+    rtb,
     sip_edges,
 )
 from chalicelib.config import get_settings
-from chalicelib.dni import routes as dni_routes
-from chalicelib.edge import routes as edge_routes
 from chalicelib.observability import http_middleware
-from chalicelib.rtb import routes as rtb_routes
 from chalicelib.store.tables import configure
 from chalicelib.voice import routes as voice_routes
 from chalicelib.voice import sweep
@@ -43,8 +43,8 @@ for api_blueprint in (
     sip_edges.bp,
 ):
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
-app.register_blueprint(rtb_routes.bp, url_prefix="/rtb/v1")
-app.register_blueprint(dni_routes.bp, url_prefix="/dni/v1")
-app.register_blueprint(dni_routes.script_bp)
-app.register_blueprint(edge_routes.bp, url_prefix="/edge/v1")
+app.register_blueprint(rtb.bp, url_prefix="/rtb/v1")
+app.register_blueprint(dni.bp, url_prefix="/dni/v1")
+app.register_blueprint(dni.script_bp)
+app.register_blueprint(edge.bp, url_prefix="/edge/v1")
 app.register_blueprint(sweep.bp)

@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(app: InProcessApp, calls: int, warmup: int) -> dict[str, Any]:
+    from chalicelib import campaigns as config
     from chalicelib.store import numbers
-    from chalicelib.voice import config
 
     build_campaign()
     callers = (f"+1312{n:07d}" for n in itertools.count(1000))

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(app: InProcessApp, port: int, calls: int, warmup: int) -> dict[str, Any]:
-    from chalicelib.voice import ringtree
+    from chalicelib.rtb import ringtree
 
     build_campaigns(port)
     callers = (f"+1312{n:07d}" for n in itertools.count(1000))

@@ -8,7 +8,7 @@ latency memory (slowest bidders pinged first), as a warm Lambda would have.
 
 `--transport stock` runs every measurement (overhead, sequential, throughput) through httpx's
 own transport (`httpx.AsyncHTTPTransport`, httpcore's pool) instead of the RTB transport
-(`chalicelib.rtb.client.BidderTransport`), so the two can be compared run for run; the JSON
+(`chalicelib.bidding.client.BidderTransport`), so the two can be compared run for run; the JSON
 then carries `"transport": "stock"`. The default (`--transport bidder`) is the service's own
 client and prints exactly the keys it always did.
 """
@@ -29,16 +29,16 @@ from typing import Any
 import httpx
 
 from bench.harness import emit, machine, parser, percentile, summary
-from chalicelib.clock import utcnow
-from chalicelib.rtb.auction import AuctionResult, run_auction, settle
-from chalicelib.rtb.bidders import Bidder, PingContext
-from chalicelib.rtb.client import (
+from chalicelib.bidding.auction import AuctionResult, run_auction, settle
+from chalicelib.bidding.bidders import Bidder, PingContext
+from chalicelib.bidding.client import (
     DEFAULT_MAX_CONNECTIONS,
     KEEPALIVE_EXPIRY_S,
     PingResult,
     new_client,
     ping,
 )
+from chalicelib.clock import utcnow
 
 BIDDERS = 50
 DEADLINE_MS = 2000

@@ -82,3 +82,12 @@ def load_settings() -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings, read once (tests call `get_settings.cache_clear()`)."""
     return load_settings()
+
+
+def absolute_url(path: str, settings: Settings | None = None) -> str:
+    """The public URL of one of our routes, for TwiML `action`/`url` attributes.
+
+    Always absolute: a root-relative `/voice/...` would lose an API Gateway stage prefix.
+    """
+    settings = settings or get_settings()
+    return settings.public_base_url + "/" + path.lstrip("/")

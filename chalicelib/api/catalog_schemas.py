@@ -11,11 +11,19 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from chalicelib import outbound
 from chalicelib.api.schemas import E164, Name, PixelBody, Strict
+from chalicelib.bidding.auction import Margin, margin_from_settings
+from chalicelib.bidding.bidders import bidder_from_settings
+from chalicelib.campaigns.settings import (
+    DEFAULTS,
+    IVR_DEFAULTS,
+    IVR_NODE_DEFAULTS,
+    CallerIdMode,
+    ConversionKind,
+    GatherInput,
+)
 from chalicelib.phone import parse_e164
-from chalicelib.routing import tag_rule_to_dict
+from chalicelib.routing import Strategy, tag_rule_to_dict
 from chalicelib.routing.model import WEEKDAY_NAMES, OpenWindow, Schedule, TagRule, load_timezone
-from chalicelib.rtb.auction import Margin, margin_from_settings
-from chalicelib.rtb.bidders import bidder_from_settings
 
 Count = Annotated[int, Field(ge=0, le=10_000_000)]
 Cents = Annotated[int, Field(ge=0, le=100_000_000)]
@@ -204,8 +212,8 @@ class PlanEntryBody(Strict):
 
 
 class ConversionBody(Strict):
-    kind: Literal["duration", "tag"] = "duration"
-    buffer_seconds: Annotated[int, Field(ge=0, le=7200)] = 90
+    kind: ConversionKind = DEFAULTS.conversion.kind
+    buffer_seconds: Annotated[int, Field(ge=0, le=7200)] = DEFAULTS.conversion.buffer_seconds
     tag: str | None = None
     value: str | None = None
 
@@ -228,20 +236,20 @@ class IvrChoiceBody(Strict):
 class IvrNodeBody(Strict):
     prompt: Annotated[str, Field(min_length=1, max_length=1000)]
     tag: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-    input: Literal["dtmf", "speech", "dtmf speech"] = "dtmf"
+    input: GatherInput = IVR_NODE_DEFAULTS.input
     num_digits: Annotated[int, Field(ge=1, le=10)] | None = None
     # Free input (e.g. a ZIP code) is stored as typed when no choices are listed.
     choices: list[IvrChoiceBody] = Field(default_factory=list, max_length=12)
     next: str | None = None
-    retries: Annotated[int, Field(ge=0, le=5)] = 2
+    retries: Annotated[int, Field(ge=0, le=5)] = IVR_NODE_DEFAULTS.retries
     default: IvrChoiceBody | None = None
-    timeout_seconds: Annotated[int, Field(ge=1, le=30)] = 5
+    timeout_seconds: Annotated[int, Field(ge=1, le=30)] = IVR_NODE_DEFAULTS.timeout_seconds
 
 
 class IvrBody(Strict):
     start: str
-    voice: Annotated[str, Field(max_length=64)] = "Polly.Joanna"
-    language: Annotated[str, Field(pattern=r"^[a-z]{2}-[A-Z]{2}$")] = "en-US"
+    voice: Annotated[str, Field(max_length=64)] = IVR_DEFAULTS.voice
+    language: Annotated[str, Field(pattern=r"^[a-z]{2}-[A-Z]{2}$")] = IVR_DEFAULTS.language
     nodes: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")], IvrNodeBody]
 
     @model_validator(mode="after")
@@ -283,41 +291,39 @@ class MarginBody(Strict):
 class RingTreeBody(Strict):
     """How the campaign's RTB targets bid: auction deadline, margin, how long bids are held."""
 
-    deadline_ms: Annotated[int, Field(ge=100, le=5000)] = 2000
+    deadline_ms: Annotated[int, Field(ge=100, le=5000)] = DEFAULTS.ring_tree.deadline_ms
     # None: publishers are paid the campaign's payout (or their override), as for other calls.
     margin: MarginBody | None = None
-    hold_seconds: Annotated[int, Field(ge=5, le=900)] = 60
+    hold_seconds: Annotated[int, Field(ge=5, le=900)] = DEFAULTS.ring_tree.hold_seconds
     # Bidders get the caller id masked (+1415555****) unless this is set.
-    expose_caller_id: bool = False
-    publisher_pings_per_minute: Annotated[int, Field(ge=1, le=100_000)] = 600
+    expose_caller_id: bool = DEFAULTS.ring_tree.expose_caller_id
+    publisher_pings_per_minute: Annotated[int, Field(ge=1, le=100_000)] = (
+        DEFAULTS.ring_tree.publisher_pings_per_minute
+    )
 
 
 class CampaignBody(Strict):
     name: Name
     vertical: Annotated[str, Field(max_length=60)] | None = None
     status: Literal["active", "paused"] = "active"
-    strategy: Literal["priority", "round_robin", "simultaneous"] = "priority"
+    strategy: Strategy = DEFAULTS.strategy
     plan: list[PlanEntryBody] = Field(default_factory=list, max_length=50)
     conversion: ConversionBody = ConversionBody()
-    payout_cents: Cents = 0
-    revenue_cents: Cents = 0
-    duplicate_window_days: Annotated[int, Field(ge=0, le=365)] = 30
-    duplicates_pay: bool = False
-    recording: bool = False
-    consent_message: Annotated[str, Field(max_length=500)] = (
-        "This call may be recorded for quality and training purposes."
-    )
-    fallback_number: E164 | None = None
-    fallback_message: Annotated[str, Field(max_length=500)] = (
-        "We are sorry, nobody is available to take your call right now. Please try again later."
-    )
+    payout_cents: Cents = DEFAULTS.payout_cents
+    revenue_cents: Cents = DEFAULTS.revenue_cents
+    duplicate_window_days: Annotated[int, Field(ge=0, le=365)] = DEFAULTS.duplicates.window_days
+    duplicates_pay: bool = DEFAULTS.duplicates.pay
+    recording: bool = DEFAULTS.recording.enabled
+    consent_message: Annotated[str, Field(max_length=500)] = DEFAULTS.recording.consent_message
+    fallback_number: E164 | None = DEFAULTS.fallback.number
+    fallback_message: Annotated[str, Field(max_length=500)] = DEFAULTS.fallback.message
     blocklist: list[Annotated[str, AfterValidator(_blocked)]] = Field(
         default_factory=list, max_length=10_000
     )
-    caller_id: Literal["caller", "tracking_number"] = "caller"
-    ring_timeout_seconds: Annotated[int, Field(ge=5, le=60)] = 20
-    max_attempts: Annotated[int, Field(ge=1, le=10)] = 3
-    max_ring_seconds: Annotated[int, Field(ge=10, le=600)] = 90
+    caller_id: CallerIdMode = DEFAULTS.caller_id
+    ring_timeout_seconds: Annotated[int, Field(ge=5, le=60)] = DEFAULTS.ring_timeout_seconds
+    max_attempts: Annotated[int, Field(ge=1, le=10)] = DEFAULTS.max_attempts
+    max_ring_seconds: Annotated[int, Field(ge=10, le=600)] = DEFAULTS.max_ring_seconds
     ivr: IvrBody | None = None
     rtb: RingTreeBody = RingTreeBody()
     pixels: Pixels

@@ -15,12 +15,12 @@ from chalicelib.api.schemas import (
     PurchaseNumberRequest,
 )
 from chalicelib.auth.roles import Principal, Role
+from chalicelib.config import absolute_url
 from chalicelib.phone import parse_e164
 from chalicelib.requests import current_request
 from chalicelib.store import catalog, numbers, tenants
 from chalicelib.store.models import CampaignItem
 from chalicelib.telephony import NumberUnavailable, TelephonyError, get_telephony
-from chalicelib.voice.signature import absolute_url
 
 bp = Blueprint(__name__)
 

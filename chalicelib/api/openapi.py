@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.api import catalog_schemas, schemas
-from chalicelib.dni.routes import SessionRequest
-from chalicelib.edge.routes import RegistrationReport, RegistrationSnapshot
+from chalicelib.api.dni import SessionRequest
+from chalicelib.api.edge import RegistrationReport, RegistrationSnapshot
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

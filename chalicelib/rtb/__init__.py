@@ -1,1 +1,1 @@
-"""Real-time bidding: ring trees, the bidder client and the publisher bid API (`/rtb/v1`)."""
+"""Real-time bidding on calls: a campaign's ring tree on a call, and ping before post."""

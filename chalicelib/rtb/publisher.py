@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.campaigns import CampaignConfig, load_campaign, publisher_terms
 from chalicelib.config import get_settings
 from chalicelib.observability import logger
+from chalicelib.routing.callers import call_facts, caller_tags
+from chalicelib.rtb.ringtree import read_state, run_ring_tree
 from chalicelib.store import keys, numbers
 from chalicelib.store import rtb as rtb_store
 from chalicelib.store.cache import TTLCache
-from chalicelib.voice.config import CampaignConfig, load_campaign, publisher_terms
-from chalicelib.voice.enrich import call_facts, describe_number
-from chalicelib.voice.ringtree import read_state, run_ring_tree
 
 PING_WINDOW = "PINGS"
 
@@ -86,7 +86,7 @@ def ping_campaign(request: PingRequest, now: datetime) -> dict[str, Any]:
         )
     if not config.bidders:
         raise Unroutable("no_ring_tree", "the campaign has no RTB targets to bid")
-    limit = int(config.ring_tree["publisher_pings_per_minute"])
+    limit = config.settings.ring_tree.publisher_pings_per_minute
     counter = keys.counter_pk(request.account_id, "PUB", request.publisher_id)
     if not rtb_store.take_from_window(counter, f"{PING_WINDOW}#{config.campaign_id}", limit, now):
         raise RateLimited(limit, 60 - now.second)
@@ -113,8 +113,8 @@ def _auction(
     now: datetime,
 ) -> dict[str, Any]:
     bid_id = keys.new_id("bid")
-    caller_tags = {f"caller_{k}": v for k, v in describe_number(request.caller_id).items()}
-    facts = call_facts(request.caller_id, {**caller_tags, **request.tags}, now)
+    tags = caller_tags(request.caller_id, {})
+    facts = call_facts(request.caller_id, {**tags, **request.tags}, now)
     try:
         tree = run_ring_tree(
             config,
@@ -136,9 +136,9 @@ def _auction(
     if offer is None:
         # No margin set: the publisher is paid as for the campaign's other calls.
         terms = publisher_terms(request.account_id, request.publisher_id)
-        offer = terms.payouts.get(config.campaign_id, config.settings.get("payout_cents", 0))
+        offer = terms.payouts.get(config.campaign_id, config.settings.payout_cents)
         bids[0]["payout_cents"] = offer
-    hold_seconds = int(config.ring_tree["hold_seconds"])
+    hold_seconds = config.settings.ring_tree.hold_seconds
     if winner.expires_in is not None:
         hold_seconds = min(hold_seconds, winner.expires_in)
     held_until = int((now + timedelta(seconds=hold_seconds)).timestamp())

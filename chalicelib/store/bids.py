@@ -11,9 +11,9 @@ from typing import Any, Final, Literal, get_args
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
+from chalicelib.bidding.auction import BidLogEntry, BidOutcome
 from chalicelib.clock import utcnow
 from chalicelib.observability import logger
-from chalicelib.rtb.auction import BidLogEntry, BidOutcome
 from chalicelib.store import keys
 from chalicelib.store.models import BidItem
 

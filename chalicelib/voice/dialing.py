@@ -17,6 +17,8 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from chalicelib.campaigns import CampaignConfig
+from chalicelib.config import absolute_url
 from chalicelib.observability import logger
 from chalicelib.store import keys, reservations
 from chalicelib.store.models import CallerSeenItem, CallItem
@@ -27,8 +29,6 @@ from chalicelib.store.transactions import (
     labelled_transaction,
 )
 from chalicelib.voice import twiml
-from chalicelib.voice.config import CampaignConfig
-from chalicelib.voice.signature import absolute_url
 
 MAX_SIMULTANEOUS = 10
 
@@ -91,27 +91,27 @@ def _consent_and_dial(
 ) -> VoiceResponse:
     settings = config.settings
     response = VoiceResponse()
-    if first and settings.get("recording"):
-        response.say(settings.get("consent_message") or "This call may be recorded.")
+    if first and settings.recording.enabled:
+        response.say(settings.recording.consent_message)
     caller_id = call.to_number
-    if settings.get("caller_id", "caller") == "caller" and call.from_number.startswith("+"):
+    if settings.caller_id == "caller" and call.from_number.startswith("+"):
         caller_id = call.from_number
     attempt = state.attempt
     # The ring time left in the campaign's budget bounds this attempt too.
-    left = int(settings.get("max_ring_seconds", 90)) - state.ring_seconds
+    left = settings.max_ring_seconds - state.ring_seconds
     options: dict[str, Any] = {
         "action": absolute_url(f"/voice/dial/{attempt}"),
         "method": "POST",
-        "timeout": max(5, min(int(settings.get("ring_timeout_seconds", 20)), left)),
+        "timeout": max(5, min(settings.ring_timeout_seconds, left)),
         "answer_on_bridge": True,
         "caller_id": caller_id,
     }
-    if settings.get("recording"):
+    if settings.recording.enabled:
         options["record"] = "record-from-answer-dual"
     dial = Dial(**options)
     # A won bid is dialled alone and bridged at once: its buyer already said yes.
     simultaneous = len(legs) > 1 or (
-        settings.get("strategy") == "simultaneous" and legs[0].target_id not in state.bids
+        settings.strategy == "simultaneous" and legs[0].target_id not in state.bids
     )
     for leg in legs:
         whisper = absolute_url(f"/voice/whisper/{attempt}") if simultaneous else None
@@ -128,14 +128,15 @@ def _consent_and_dial(
 
 def fallback_twiml(config: CampaignConfig | None) -> VoiceResponse:
     """Where a call goes when no target can take it: the campaign's fallback, or a message."""
-    settings = config.settings if config else {}
-    number = settings.get("fallback_number")
-    if number:
+    if config is None:
+        return twiml.fallback()
+    settings = config.settings
+    if settings.fallback.number:
         response = VoiceResponse()
-        response.dial(number, timeout=int(settings.get("ring_timeout_seconds", 20)))
+        response.dial(settings.fallback.number, timeout=settings.ring_timeout_seconds)
         response.hangup()
         return response
-    return twiml.say_and_hang_up(settings.get("fallback_message") or twiml.FALLBACK_MESSAGE)
+    return twiml.say_and_hang_up(settings.fallback.message)
 
 
 def _legs_for(config: CampaignConfig, state: RoutingState, target_ids: list[str]) -> list[Leg]:
@@ -163,29 +164,9 @@ def _next_offer(config: CampaignConfig, state: RoutingState) -> list[str]:
     this call), else as many static targets as the strategy rings at once."""
     if not state.plan or state.plan[0] in state.bids:
         return state.plan[:1]
-    width = MAX_SIMULTANEOUS if config.settings.get("strategy") == "simultaneous" else 1
+    width = MAX_SIMULTANEOUS if config.settings.strategy == "simultaneous" else 1
     static = [t for t in state.plan if t not in state.bids]
     return static[:width]
-
-
-def phase_checks(
-    config: CampaignConfig, target_ids: list[str], at: datetime, phase: reservations.Phase
-) -> list[tuple[str, reservations.CapCheck]]:
-    """The counter operations of a phase for these targets and their buyers, once per item."""
-    seen: set[tuple[str, str]] = set()
-    labelled = []
-    for target_id in target_ids:
-        ids = config.owner_ids(target_id)
-        if ids is None:
-            continue
-        for owner in config.cap_owners(*ids):
-            for check in reservations.checks_for(
-                owner.counter_pk, owner.caps, at, owner.timezone, phase
-            ):
-                if (check.pk, check.sk) not in seen:
-                    seen.add((check.pk, check.sk))
-                    labelled.append((target_id, check))
-    return labelled
 
 
 def held_slots(state: RoutingState) -> list[str]:
@@ -280,7 +261,7 @@ def advance(
         held_next = {pk for leg in legs for pk in leg.concurrency}
         checks = [
             (target_id, check)
-            for target_id, check in phase_checks(config, chosen, at, "route")
+            for target_id, check in config.phase_checks(chosen, at, "route")
             if not (check.sk == reservations.CONCURRENCY and check.pk in release)
         ]
         next_state = RoutingState.from_json(state.to_json())

@@ -8,17 +8,19 @@ from datetime import datetime
 from pynamodb.exceptions import DoesNotExist
 from twilio.twiml.voice_response import VoiceResponse
 
+from chalicelib.campaigns import CampaignConfig, load_campaign
 from chalicelib.clock import utcnow
 from chalicelib.dni.sessions import attribution_for_call
 from chalicelib.observability import bind_call, logger
 from chalicelib.phone import parse_e164
 from chalicelib.routing import CallFacts, Ineligible, route_call
+from chalicelib.routing.callers import call_facts, caller_tags
+from chalicelib.rtb.ringtree import read_state, run_ring_tree
 from chalicelib.store import calls, keys, numbers, sip_edges
 from chalicelib.store import rtb as rtb_store
 from chalicelib.store.models import CallItem, CounterItem
 from chalicelib.store.transactions import Conflict, Refused, labelled_transaction
 from chalicelib.voice import ivr, twiml
-from chalicelib.voice.config import CampaignConfig, load_campaign
 from chalicelib.voice.dialing import (
     MAX_SIMULTANEOUS,
     AlreadyHandled,
@@ -28,9 +30,7 @@ from chalicelib.voice.dialing import (
     advance,
     fallback_twiml,
 )
-from chalicelib.voice.enrich import call_facts, caller_tags
 from chalicelib.voice.params import VoiceParams
-from chalicelib.voice.ringtree import read_state, run_ring_tree
 
 
 def answer_inbound(form: dict[str, str]) -> VoiceResponse | str:
@@ -41,7 +41,15 @@ def answer_inbound(form: dict[str, str]) -> VoiceResponse | str:
         return twiml.say_and_hang_up(twiml.NOT_IN_SERVICE)
     bind_call(call_sid=params.call_sid, account_id=route.account_id)
     now = utcnow()
-    tags = caller_tags(params)
+    tags = caller_tags(
+        params.from_,
+        {
+            "from_city": params.from_city,
+            "from_state": params.from_state,
+            "from_zip": params.from_zip,
+            "from_country": params.from_country,
+        },
+    )
     if route.pool_id:
         tags = {**_visitor_of(route.account_id, route.pool_id, params.to, now), **tags}
     new = calls.NewCall(
@@ -131,16 +139,16 @@ def _route_new_call(
         return _record_only(
             item, config, RoutingState(fallback=True), reason, fallback_twiml(config)
         )
-    if config.blocks(params.from_):
+    if config.settings.blocks(params.from_):
         response = VoiceResponse()
         response.reject(reason="rejected")
         item.status = "blocked"
         return _record_only(item, config, RoutingState(), "blocked", response)
-    window = int(config.settings.get("duplicate_window_days", 0))
-    tree = config.settings.get("ivr")
+    window = config.settings.duplicates.window_days
+    tree = config.settings.ivr
     if tree:
-        state = RoutingState(ivr_node=tree["start"])
-        response = ivr.prompt(tree, tree["start"], tries=0)
+        state = RoutingState(ivr_node=tree.start)
+        response = ivr.prompt(tree, tree.start, tries=0)
         state.twiml = str(response)
         _record_arrival(item, config, state, window, now)
         return response
@@ -162,10 +170,9 @@ def plan_for(
 ) -> RoutingState:
     """The ordered targets to try for this call (eligibility + strategy), as a routing state;
     a ring tree's bids first. `reads`: the ring tree's reads, when the caller made them."""
-    settings = config.settings
-    strategy = settings.get("strategy", "priority")
+    strategy = config.settings.strategy
     rotation = _next_rotation(config) if strategy == "round_robin" else 0
-    attempts = int(settings.get("max_attempts", 3))
+    attempts = config.settings.max_attempts
     facts = call_facts(item.from_number, calls.tags_of(item), now)
     targets, offline = config.targets, set[str]()
     if config.edge_phones:

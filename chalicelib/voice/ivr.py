@@ -7,7 +7,8 @@ from typing import Any
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from chalicelib.voice.signature import absolute_url
+from chalicelib.campaigns.settings import Ivr, IvrChoice, IvrNode
+from chalicelib.config import absolute_url
 
 RETRY_PREFIX = "Sorry, I did not get that."
 
@@ -20,52 +21,54 @@ class Answer:
     next_node: str | None
 
 
-def prompt(tree: dict[str, Any], node_name: str, tries: int) -> VoiceResponse:
-    node = tree["nodes"][node_name]
+def prompt(tree: Ivr, node_name: str, tries: int) -> VoiceResponse:
+    node = tree.nodes[node_name]
     options: dict[str, Any] = {
-        "input": node.get("input", "dtmf"),
+        "input": node.input,
         "action": absolute_url(f"/voice/ivr/{node_name}/{tries}"),
         "method": "POST",
-        "timeout": int(node.get("timeout_seconds", 5)),
+        "timeout": node.timeout_seconds,
         "action_on_empty_result": True,
-        "language": tree.get("language", "en-US"),
+        "language": tree.language,
     }
-    digits = node.get("num_digits") or _choice_width(node)
+    digits = node.num_digits or _choice_width(node)
     if digits:
         options["num_digits"] = digits
     gather = Gather(**options)
-    text = node["prompt"] if tries == 0 else f"{RETRY_PREFIX} {node['prompt']}"
-    gather.say(text, voice=tree.get("voice"), language=tree.get("language", "en-US"))
+    text = node.prompt if tries == 0 else f"{RETRY_PREFIX} {node.prompt}"
+    gather.say(text, voice=tree.voice, language=tree.language)
     response = VoiceResponse()
     response.append(gather)
     return response
 
 
-def _choice_width(node: dict[str, Any]) -> int | None:
-    widths = {len(c["digits"]) for c in node.get("choices", []) if c.get("digits")}
+def _choice_width(node: IvrNode) -> int | None:
+    widths = {len(c.digits) for c in node.choices if c.digits}
     return widths.pop() if len(widths) == 1 else None
 
 
-def interpret(node: dict[str, Any], digits: str, speech: str) -> Answer:
+def _chosen(node: IvrNode, choice: IvrChoice) -> Answer:
+    return Answer(choice.value, choice.next or node.next)
+
+
+def interpret(node: IvrNode, digits: str, speech: str) -> Answer:
     """Match keys pressed or words said against the node's choices (or take free input)."""
-    choices = node.get("choices", [])
     said = speech.strip().lower()
-    for choice in choices:
-        if digits and choice.get("digits") == digits:
-            return Answer(choice["value"], choice.get("next") or node.get("next"))
-        words = [w.lower() for w in choice.get("speech", [])]
+    for choice in node.choices:
+        if digits and choice.digits == digits:
+            return _chosen(node, choice)
+        words = [w.lower() for w in choice.speech]
         if said and any(w in said for w in words):
-            return Answer(choice["value"], choice.get("next") or node.get("next"))
-    if not choices and (digits or said):
-        return Answer(digits or said, node.get("next"))
+            return _chosen(node, choice)
+    if not node.choices and (digits or said):
+        return Answer(digits or said, node.next)
     return Answer(None, None)
 
 
-def after_no_match(node: dict[str, Any], tries: int) -> Answer | None:
+def after_no_match(node: IvrNode, tries: int) -> Answer | None:
     """None to ask again; otherwise the default branch (or move on without a tag)."""
-    if tries < int(node.get("retries", 2)):
+    if tries < node.retries:
         return None
-    default = node.get("default")
-    if default:
-        return Answer(default["value"], default.get("next") or node.get("next"))
-    return Answer(None, node.get("next"))
+    if node.default:
+        return _chosen(node, node.default)
+    return Answer(None, node.next)

@@ -19,10 +19,11 @@ from urllib.parse import quote
 import httpx
 
 from chalicelib import outbound
+from chalicelib.campaigns import CampaignConfig
+from chalicelib.campaigns.settings import Pixel
 from chalicelib.observability import logger
 from chalicelib.store import calls, keys
 from chalicelib.store.models import CallItem, PixelJobItem
-from chalicelib.voice.config import CampaignConfig
 
 MAX_ATTEMPTS = 6
 # Pixels delivered inline must leave the status callback well inside the CPaaS's timeout.
@@ -93,17 +94,14 @@ def _deliver(url: str, method: str, secret: str, data: dict[str, Any]) -> str | 
 
 
 def _pixels_for(
-    config: CampaignConfig, item: CallItem, publisher: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    found = list(config.settings.get("pixels", []))
-    found += publisher
-    if item.buyer_id:
-        found += config.buyer_pixels.get(item.buyer_id, [])
-    return found
+    config: CampaignConfig, item: CallItem, publisher: tuple[Pixel, ...]
+) -> tuple[Pixel, ...]:
+    buyer = config.buyer_pixels.get(item.buyer_id, ()) if item.buyer_id else ()
+    return config.settings.pixels + publisher + buyer
 
 
 def fire(
-    config: CampaignConfig, item: CallItem, publisher_pixels: list[dict[str, Any]], now: datetime
+    config: CampaignConfig, item: CallItem, publisher_pixels: tuple[Pixel, ...], now: datetime
 ) -> None:
     """Deliver the call's pixels once each; failures (and whatever does not fit in the
     status callback's time budget) go to the retry queue."""
@@ -111,17 +109,19 @@ def fire(
     started = time.monotonic()
     for pixel in _pixels_for(config, item, publisher_pixels):
         for event in events:
-            if event not in pixel.get("events", ["completed"]):
+            if event not in pixel.events:
                 continue
             data = payload(item, event)
-            url = render_url(pixel["url"], data)
+            url = render_url(pixel.url, data)
             try:
                 if time.monotonic() - started > INLINE_BUDGET_SECONDS:
-                    _queue(item.account_id, url, pixel, data, 0, "deferred", now)
+                    _queue(
+                        item.account_id, url, pixel.method, pixel.secret, data, 0, "deferred", now
+                    )
                     continue
-                problem = _deliver(url, pixel["method"], pixel["secret"], data)
+                problem = _deliver(url, pixel.method, pixel.secret, data)
                 if problem:
-                    _queue(item.account_id, url, pixel, data, 1, problem, now)
+                    _queue(item.account_id, url, pixel.method, pixel.secret, data, 1, problem, now)
             except Exception:  # noqa: BLE001 - a pixel never affects the call
                 logger.exception("pixel delivery failed")
 
@@ -133,7 +133,8 @@ def _due(attempts: int, now: datetime) -> datetime:
 def _queue(
     account_id: str,
     url: str,
-    pixel: dict[str, Any],
+    method: str,
+    secret: str,
     data: dict[str, Any],
     attempts: int,
     problem: str,
@@ -149,8 +150,8 @@ def _queue(
         account_id=account_id,
         job_id=job_id,
         url=url,
-        method=pixel["method"],
-        secret=pixel["secret"],
+        method=method,
+        secret=secret,
         payload=data,
         attempts=attempts,
         last_error=problem,
@@ -169,6 +170,6 @@ def retry_due(account_id: str, now: datetime) -> int:
         if problem is None:
             delivered += 1
         else:
-            pixel = {"method": job.method, "secret": job.secret}
-            _queue(account_id, job.url, pixel, job.payload, int(job.attempts) + 1, problem, now)
+            attempts = int(job.attempts) + 1
+            _queue(account_id, job.url, job.method, job.secret, job.payload, attempts, problem, now)
     return delivered

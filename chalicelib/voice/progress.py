@@ -7,23 +7,22 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from chalicelib.campaigns import CampaignConfig, load_campaign, publisher_terms
 from chalicelib.clock import utcnow
+from chalicelib.config import absolute_url
 from chalicelib.observability import bind_call, logger
 from chalicelib.store import calls, keys
 from chalicelib.store.models import CallItem
 from chalicelib.voice import ivr, pixels, twiml
-from chalicelib.voice.config import CampaignConfig, load_campaign, publisher_terms
 from chalicelib.voice.dialing import (
     AlreadyHandled,
     RoutingState,
     advance,
     end_call,
     held_slots,
-    phase_checks,
 )
 from chalicelib.voice.inbound import plan_for, replay
 from chalicelib.voice.params import DialResultParams, GatherParams, StatusParams, WhisperParams
-from chalicelib.voice.signature import absolute_url
 
 ACCEPT_PROMPT = "You have a new call. Press 1 to accept it."
 RETRIES = 3  # reloads when another webhook of the same call moved it first
@@ -55,17 +54,17 @@ def ivr_answer(form: dict[str, str], node_name: str, tries: str) -> VoiceRespons
     params = GatherParams.model_validate(form)
     item = load_call(params.call_sid)
     config = _config(item) if item else None
-    if item is None or config is None or not config.settings.get("ivr"):
+    tree = config.settings.ivr if config else None
+    if item is None or config is None or tree is None:
         return twiml.fallback()
     state = RoutingState.from_json(item.routing)
     if state.ivr_node != node_name or str(state.ivr_tries) != tries or item.attempt != 0:
         return state.twiml or twiml.fallback()  # a retried or stale request
-    tree = config.settings["ivr"]
-    if node_name not in tree["nodes"]:
+    if node_name not in tree.nodes:
         # The tree was edited during the call: start the caller at its beginning.
-        state.ivr_node, state.ivr_tries = tree["start"], 0
-        return _save(item, config, state, ivr.prompt(tree, tree["start"], 0))
-    node = tree["nodes"][node_name]
+        state.ivr_node, state.ivr_tries = tree.start, 0
+        return _save(item, config, state, ivr.prompt(tree, tree.start, 0))
+    node = tree.nodes[node_name]
     answer = ivr.interpret(node, params.digits, params.speech)
     if answer.value is None:
         fallback = ivr.after_no_match(node, state.ivr_tries)
@@ -75,7 +74,7 @@ def ivr_answer(form: dict[str, str], node_name: str, tries: str) -> VoiceRespons
         answer = fallback
     tags = calls.tags_of(item)
     if answer.value is not None:
-        tags[node["tag"]] = answer.value
+        tags[node.tag] = answer.value
     item.tags = tags
     if answer.next_node:
         state.ivr_node, state.ivr_tries = answer.next_node, 0
@@ -141,7 +140,7 @@ def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
         if params.recording_url.startswith("https://"):
             extra["recording_url"] = params.recording_url
             extra["recording_seconds"] = params.recording_duration
-        counters = [check for _, check in phase_checks(config, [winner], now, "connect")]
+        counters = [check for _, check in config.phase_checks([winner], now, "connect")]
         stop = _hang_up()
     else:
         for leg in offered:
@@ -153,11 +152,11 @@ def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
                 }
             )
         # A target that did not answer rang for the whole timeout; busy or failed ones did not.
-        ring_timeout = int(config.settings.get("ring_timeout_seconds", 20))
+        ring_timeout = config.settings.ring_timeout_seconds
         state.ring_seconds += ring_timeout if params.dial_call_status == "no-answer" else 5
         if params.call_status == "completed" or params.dial_call_status == "canceled":
             stop = _hang_up()  # the caller hung up while it rang
-        elif state.ring_seconds >= int(config.settings.get("max_ring_seconds", 90)):
+        elif state.ring_seconds >= config.settings.max_ring_seconds:
             state.plan = []
     try:
         return advance(
@@ -257,12 +256,12 @@ def _settle(config: CampaignConfig, item: CallItem, params: StatusParams) -> Non
     now = utcnow()
     state = RoutingState.from_json(item.routing)
     converted = _converted(config, item)
-    pays = converted and (not item.duplicate or bool(config.settings.get("duplicates_pay")))
-    payout = config.settings.get("payout_cents", 0)
+    pays = converted and (not item.duplicate or config.settings.duplicates.pay)
+    payout = config.settings.payout_cents
     terms = publisher_terms(item.account_id, item.publisher_id) if item.publisher_id else None
     if terms is not None:
         payout = terms.payouts.get(config.campaign_id, payout)
-    revenue = int(config.settings.get("revenue_cents", 0))
+    revenue = config.settings.revenue_cents
     bid = state.bids.get(item.target_id or "")
     if bid is not None:
         # Won in the ring tree: the buyer pays its bid, the publisher gets its offer.
@@ -270,7 +269,7 @@ def _settle(config: CampaignConfig, item: CallItem, params: StatusParams) -> Non
         if bid.get("payout_cents") is not None:
             payout = bid["payout_cents"]
     counters = (
-        [check for _, check in phase_checks(config, [item.target_id], now, "convert")]
+        [check for _, check in config.phase_checks([item.target_id], now, "convert")]
         if converted and item.target_id
         else []
     )
@@ -284,14 +283,14 @@ def _settle(config: CampaignConfig, item: CallItem, params: StatusParams) -> Non
     end_call(config, item, state, at=now, extra=extra, counters=counters)
     for name, value in {**extra, "ended_at": now}.items():
         setattr(item, name, value)
-    pixels.fire(config, item, terms.pixels if terms else [], now)
+    pixels.fire(config, item, terms.pixels if terms else (), now)
 
 
 def _converted(config: CampaignConfig, item: CallItem) -> bool:
-    rule = config.settings.get("conversion") or {}
+    rule = config.settings.conversion
     connected = int(item.connected_seconds or 0)
     if connected <= 0:
         return False
-    if rule.get("kind") == "tag":
-        return calls.tags_of(item).get(rule.get("tag", "")) == rule.get("value")
-    return connected >= int(rule.get("buffer_seconds", 90))
+    if rule.kind == "tag":
+        return calls.tags_of(item).get(rule.tag or "") == rule.value
+    return connected >= rule.buffer_seconds

@@ -48,15 +48,6 @@ def public_url(request: Request, settings: Settings | None = None) -> str:
     return settings.public_base_url + path
 
 
-def absolute_url(path: str, settings: Settings | None = None) -> str:
-    """The public URL of one of our routes, for TwiML `action`/`url` attributes.
-
-    Always absolute: a root-relative `/voice/...` would lose an API Gateway stage prefix.
-    """
-    settings = settings or get_settings()
-    return settings.public_base_url + "/" + path.lstrip("/")
-
-
 def from_our_account(params: Mapping[str, str], settings: Settings | None = None) -> bool:
     """When TWILIO_ACCOUNT_SID is set, the webhook must be about a call of that account."""
     settings = settings or get_settings()

@@ -6,12 +6,12 @@ from datetime import datetime, timedelta
 
 from chalice.app import Blueprint, Rate
 
+from chalicelib.campaigns import load_campaign
 from chalicelib.clock import utcnow
 from chalicelib.observability import logger
 from chalicelib.store import calls, keys, tenants
 from chalicelib.store.models import CallItem
 from chalicelib.voice import pixels
-from chalicelib.voice.config import load_campaign
 from chalicelib.voice.dialing import AlreadyHandled, RoutingState, end_call
 
 # Twilio ends any call after 4 hours; a call still open well after that lost its callback.

@@ -17,7 +17,7 @@ from pynamodb.exceptions import PutError
 
 from chalicelib import observability
 from chalicelib.api.bids import CSV_COLUMNS
-from chalicelib.rtb.auction import BidLogEntry
+from chalicelib.bidding.auction import BidLogEntry
 from chalicelib.store import bids as bid_store
 from chalicelib.store.bids import AuctionRecord, record_auction
 from chalicelib.store.models import AppItem, BidItem

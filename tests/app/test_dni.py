@@ -75,7 +75,7 @@ class Dni:
 
 def at(moment: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run the DNI routes (and call arrival) at `moment`."""
-    from chalicelib.dni import routes
+    from chalicelib.api import dni as routes
     from chalicelib.voice import inbound
 
     monkeypatch.setattr(routes, "utcnow", lambda: moment)

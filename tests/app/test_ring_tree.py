@@ -190,7 +190,7 @@ def test_faulty_bidders_cost_no_more_than_the_deadline_and_static_targets_take_t
 def test_a_failing_auction_still_routes_to_the_static_targets(
     setup: Setup, bidders: BidderServer, cpaas: CallSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.voice import ringtree
+    from chalicelib.rtb import ringtree
 
     def broken(*_: Any, **__: Any) -> Any:
         raise TimeoutError("auction loop stuck")
@@ -390,7 +390,7 @@ def test_new_tags_mean_a_new_auction_and_an_expired_bid_is_not_used(
 def test_pings_past_the_publishers_rate_limit_get_429(
     setup: Setup, bidders: BidderServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.rtb import routes
+    from chalicelib.api import rtb as routes
 
     bidder = rtb_target(setup, setup.buyer(), bidders.url("/bid/1.00/0"))
     campaign_id, _ = ring_tree(setup, [bidder], rtb={"publisher_pings_per_minute": 2})

@@ -414,7 +414,7 @@ def test_signed_url_with_query_string_is_accepted_only_as_signed(
 
 
 def test_absolute_urls_keep_the_stage_prefix(platform: Platform) -> None:
-    from chalicelib.voice.signature import absolute_url
+    from chalicelib.config import absolute_url
 
     assert absolute_url("/voice/status") == PUBLIC_BASE_URL + "/voice/status"
     assert absolute_url("voice/status") == PUBLIC_BASE_URL + "/voice/status"

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chalicelib import outbound
-from chalicelib.rtb import client as rtb_client
-from chalicelib.rtb.auction import (
+from chalicelib.bidding import client as rtb_client
+from chalicelib.bidding.auction import (
     AuctionResult,
     FixedMargin,
     FixedPayout,
@@ -31,8 +31,8 @@ from chalicelib.rtb.auction import (
     run_auction_sync,
     settle,
 )
-from chalicelib.rtb.bidders import Bidder, PingContext, ResponseMap
-from chalicelib.rtb.client import PingOutcome, PingResult, new_client, ping
+from chalicelib.bidding.bidders import Bidder, PingContext, ResponseMap
+from chalicelib.bidding.client import PingOutcome, PingResult, new_client, ping
 from tests.bidders import BidderServer, destination_for
 
 FAST = settings(max_examples=100, deadline=None, database=None)
@@ -589,7 +589,7 @@ def test_run_auction_sync_runs_a_whole_auction(server: BidderServer) -> None:
 def test_a_stuck_auction_is_cut_off_and_the_loop_keeps_serving(server: BidderServer) -> None:
     import time as clock
 
-    from chalicelib.rtb.auction import AUCTIONS
+    from chalicelib.bidding.auction import AUCTIONS
 
     async def stuck(_: httpx.AsyncClient) -> AuctionResult:
         await asyncio.sleep(30)

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.routing import CallFacts, GeoFilter, OpenWindow, Schedule, TagRule
-from chalicelib.rtb.bidders import (
+from chalicelib.bidding.bidders import (
     DEFAULT_TIMEOUT_MS,
     MAX_BID_CENTS,
     Bidder,
@@ -30,6 +29,7 @@ from chalicelib.rtb.bidders import (
     static_bid,
     to_cents,
 )
+from chalicelib.routing import CallFacts, GeoFilter, OpenWindow, Schedule, TagRule
 
 # No example database: these tests must not leave files in the working tree.
 FAST = settings(max_examples=60, deadline=None, database=None)

@@ -20,7 +20,7 @@ import h11
 import httpx
 
 from chalicelib import outbound
-from chalicelib.rtb.bidders import (
+from chalicelib.bidding.bidders import (
     MAX_TEXT,
     Bidder,
     BidProblem,

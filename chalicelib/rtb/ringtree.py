@@ -12,22 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chalicelib.observability import logger
-from chalicelib.routing import CallFacts
-from chalicelib.rtb.auction import (
+from chalicelib.bidding.auction import (
     AuctionResult,
     Candidate,
-    margin_from_settings,
     publisher_offer_cents,
     run_auction_sync,
 )
-from chalicelib.rtb.bidders import Bidder, PingContext, eligible_bidders
+from chalicelib.bidding.bidders import Bidder, PingContext, eligible_bidders
+from chalicelib.campaigns import CampaignConfig
+from chalicelib.observability import logger
+from chalicelib.routing import CallFacts
 from chalicelib.store import bids as bid_log
 from chalicelib.store import keys
 from chalicelib.store import rtb as rtb_store
 from chalicelib.store.reservations import CapCheck
-from chalicelib.voice.config import CampaignConfig
-from chalicelib.voice.dialing import phase_checks
 
 PING_WINDOW = "PINGS"
 
@@ -47,7 +45,7 @@ class TreeResult:
 
 
 def _route_checks(config: CampaignConfig, bidder_id: str, at: datetime) -> list[CapCheck]:
-    return [check for _, check in phase_checks(config, [bidder_id], at, "route")]
+    return [check for _, check in config.phase_checks([bidder_id], at, "route")]
 
 
 def counter_keys(config: CampaignConfig, at: datetime) -> list[tuple[str, str]]:
@@ -100,7 +98,7 @@ def capped_bidders(
 
 def price_bids(config: CampaignConfig, candidates: Sequence[Candidate]) -> dict[str, Any]:
     """Each valid bid with the publisher's offer for it (None: the campaign's usual payout)."""
-    margin = margin_from_settings(config.ring_tree.get("margin"))
+    margin = config.settings.ring_tree.margin
     return {
         c.bidder_id: {
             "buyer_id": c.buyer_id,
@@ -148,7 +146,7 @@ def run_ring_tree(
     auction = run_auction_sync(
         eligible,
         ctx,
-        deadline_ms=int(config.ring_tree["deadline_ms"]),
+        deadline_ms=config.settings.ring_tree.deadline_ms,
         capped=capped,
         clock=lambda: facts.at,
     )

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field
 
 from chalicelib.api.http import ApiError, json_response, parse_body, public_view
 from chalicelib.api.schemas import Strict
+from chalicelib.campaigns import load_campaign
 from chalicelib.clock import utcnow
 from chalicelib.config import get_settings
 from chalicelib.dni import sessions
@@ -20,7 +21,6 @@ from chalicelib.store import dni as store
 from chalicelib.store.api_keys import authenticate_key
 from chalicelib.store.cache import TTLCache
 from chalicelib.store.models import PoolItem
-from chalicelib.voice.config import load_campaign
 
 bp = Blueprint(__name__)
 script_bp = Blueprint(f"{__name__}.script")
@@ -28,7 +28,7 @@ script_bp = Blueprint(f"{__name__}.script")
 # Pages on any site call these; nothing rides on cookies, so any origin may.
 CORS = CORSConfig(allow_origin="*", allow_headers=["X-Pool-Key"], max_age=600)
 MAX_SESSION_BODY = 8 * 1024
-SCRIPT = Path(__file__).with_name("static") / "dni.js"
+SCRIPT = Path(__file__).parent.parent / "dni" / "static" / "dni.js"
 _ID = r"^[A-Za-z0-9_-]{4,64}$"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

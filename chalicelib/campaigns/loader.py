@@ -1,10 +1,18 @@
-"""A campaign's routing configuration as the voice webhooks need it, cached per process."""
+"""Load a campaign with its plan, targets, buyers and bidders in a few reads, cached per process."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from chalicelib.bidding.bidders import Bidder, bidder_from_settings
+from chalicelib.campaigns.settings import (
+    CampaignSettings,
+    Pixel,
+    parse_campaign_settings,
+    parse_pixels,
+)
 from chalicelib.config import get_settings
 from chalicelib.routing import (
     RoutableTarget,
@@ -12,18 +20,9 @@ from chalicelib.routing import (
     parse_schedule,
     parse_tag_rule,
 )
-from chalicelib.rtb.bidders import Bidder, bidder_from_settings
-from chalicelib.store import catalog, keys, sip_edges, tenants
+from chalicelib.store import catalog, keys, reservations, sip_edges, tenants
 from chalicelib.store.cache import TTLCache
 from chalicelib.store.models import CampaignItem
-
-RING_TREE_DEFAULTS: dict[str, Any] = {
-    "deadline_ms": 2000,
-    "margin": None,
-    "hold_seconds": 60,
-    "publisher_pings_per_minute": 600,
-    "expose_caller_id": False,
-}
 
 
 @dataclass(frozen=True)
@@ -42,11 +41,11 @@ class CampaignConfig:
     campaign_id: str
     name: str
     status: str
-    settings: dict[str, Any] = field(hash=False)
+    settings: CampaignSettings = field(hash=False)
     targets: tuple[RoutableTarget, ...] = ()
     target_caps: dict[str, CapOwner] = field(default_factory=dict, hash=False)
     buyer_caps: dict[str, CapOwner] = field(default_factory=dict, hash=False)
-    buyer_pixels: dict[str, list[dict[str, Any]]] = field(default_factory=dict, hash=False)
+    buyer_pixels: dict[str, tuple[Pixel, ...]] = field(default_factory=dict, hash=False)
     # The ring tree: RTB targets, pinged for a price before the static targets are tried.
     bidders: tuple[Bidder, ...] = ()
     # Targets that are phones on the account's SIP edges: routing leaves out those whose
@@ -56,14 +55,6 @@ class CampaignConfig:
     @property
     def active(self) -> bool:
         return self.status == "active"
-
-    def blocks(self, caller: str) -> bool:
-        return any(caller.startswith(entry) for entry in self.settings.get("blocklist", ()))
-
-    @property
-    def ring_tree(self) -> dict[str, Any]:
-        """Auction deadline, margin and bid hold time (defaults for campaigns saved before)."""
-        return {**RING_TREE_DEFAULTS, **(self.settings.get("rtb") or {})}
 
     def owner_ids(self, target_id: str) -> tuple[str, str] | None:
         """(target id, buyer id) of a static or RTB target of this campaign."""
@@ -88,6 +79,25 @@ class CampaignConfig:
             owners.append(buyer)
         return owners
 
+    def phase_checks(
+        self, target_ids: list[str], at: datetime, phase: reservations.Phase
+    ) -> list[tuple[str, reservations.CapCheck]]:
+        """The counter operations of a phase for these targets and their buyers, once per item."""
+        seen: set[tuple[str, str]] = set()
+        labelled = []
+        for target_id in target_ids:
+            ids = self.owner_ids(target_id)
+            if ids is None:
+                continue
+            for owner in self.cap_owners(*ids):
+                for check in reservations.checks_for(
+                    owner.counter_pk, owner.caps, at, owner.timezone, phase
+                ):
+                    if (check.pk, check.sk) not in seen:
+                        seen.add((check.pk, check.sk))
+                        labelled.append((target_id, check))
+        return labelled
+
 
 _campaigns: TTLCache[tuple[str, str], CampaignConfig] = TTLCache(
     ttl_seconds=get_settings().config_cache_seconds
@@ -102,7 +112,7 @@ class PublisherTerms:
     """What a publisher is paid per campaign (overrides) and which pixels it wants."""
 
     payouts: dict[str, int] = field(default_factory=dict, hash=False)
-    pixels: list[dict[str, Any]] = field(default_factory=list, hash=False)
+    pixels: tuple[Pixel, ...] = ()
 
 
 def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
@@ -114,16 +124,16 @@ def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
     item = catalog.get(CampaignItem, account_id, campaign_id)
     if item is None:
         return None
-    plan = item.settings.get("plan", [])
+    settings = parse_campaign_settings(item.settings)
+    plan = settings.plan
     targets, buyers = catalog.load_targets_and_buyers(
-        account_id, [e["target_id"] for e in plan], [e["buyer_id"] for e in plan]
+        account_id, [e.target_id for e in plan], [e.buyer_id for e in plan]
     )
-    ring_tree = item.settings.get("rtb") or {}
     routable: list[RoutableTarget] = []
     bidders: list[Bidder] = []
     target_caps: dict[str, CapOwner] = {}
     for entry in plan:
-        target = targets.get(entry["target_id"])
+        target = targets.get(entry.target_id)
         if target is None:
             continue  # deleted since the plan was saved
         conf = target.settings
@@ -139,11 +149,11 @@ def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
         )
         if conf.get("rtb") is not None:
             if enabled:
-                priority = entry.get("priority") or conf.get("priority", 1)
+                priority = entry.priority or conf.get("priority", 1)
                 # The real caller id only where the campaign allows it and the bidder wants it.
                 rtb_settings = {
                     **conf["rtb"],
-                    "expose_caller_id": bool(ring_tree.get("expose_caller_id"))
+                    "expose_caller_id": settings.ring_tree.expose_caller_id
                     and bool(conf["rtb"].get("expose_caller_id", True)),
                 }
                 bidders.append(
@@ -160,8 +170,8 @@ def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
                 target_id=target.target_id,
                 buyer_id=target.buyer_id,
                 destination=conf["destination"],
-                priority=entry.get("priority") or conf.get("priority", 1),
-                weight=entry.get("weight") or conf.get("weight", 1),
+                priority=entry.priority or conf.get("priority", 1),
+                weight=entry.weight or conf.get("weight", 1),
                 enabled=enabled,
                 schedule=schedule,
                 geo=parse_geo_filter(conf.get("geo") or {}),
@@ -182,11 +192,11 @@ def load_campaign(account_id: str, campaign_id: str) -> CampaignConfig | None:
         campaign_id=campaign_id,
         name=item.name,
         status=item.status,
-        settings=item.settings,
+        settings=settings,
         targets=tuple(routable),
         target_caps=target_caps,
         buyer_caps=buyer_caps,
-        buyer_pixels={b: list(buyer.settings.get("pixels", [])) for b, buyer in buyers.items()},
+        buyer_pixels={b: parse_pixels(buyer.settings.get("pixels")) for b, buyer in buyers.items()},
         bidders=tuple(bidders),
         edge_phones=sip_edges.edge_phones(account_id, sip_targets) if sip_targets else {},
     )
@@ -206,7 +216,7 @@ def publisher_terms(account_id: str, publisher_id: str) -> PublisherTerms:
         return cached
     publisher = tenants.get_publisher(account_id, publisher_id)
     terms = (
-        PublisherTerms(dict(publisher.payout_overrides or {}), list(publisher.pixels or []))
+        PublisherTerms(dict(publisher.payout_overrides or {}), parse_pixels(publisher.pixels))
         if publisher
         else PublisherTerms()
     )

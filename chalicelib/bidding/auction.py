@@ -14,9 +14,9 @@ from typing import Any, Final, Literal, TypeAlias
 
 import httpx
 
+from chalicelib.bidding.bidders import Bidder, PingContext
+from chalicelib.bidding.client import PingResult, new_client, ping, static_result
 from chalicelib.clock import utcnow
-from chalicelib.rtb.bidders import Bidder, PingContext
-from chalicelib.rtb.client import PingResult, new_client, ping, static_result
 
 BidOutcome: TypeAlias = Literal[
     "won", "lost", "below_floor", "timeout", "error", "rejected", "capped"

@@ -11,7 +11,6 @@ from phonenumbers import carrier, geocoder
 from phonenumbers import timezone as number_timezone
 
 from chalicelib.routing.model import CallFacts
-from chalicelib.voice.params import VoiceParams
 
 US_STATES = {
     "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA",
@@ -62,21 +61,15 @@ def describe_number(e164: str) -> dict[str, str]:
     return {k: v for k, v in found.items() if v and v != "Unknown"}
 
 
-def caller_tags(params: VoiceParams) -> dict[str, str]:
+def caller_tags(caller: str, reported: Mapping[str, str]) -> dict[str, str]:
     """Tags about the caller kept on the call record and usable by routing rules.
 
-    The CPaaS's own FromState/FromZip win over what the number implies: a ported or
-    mobile number's area code says where it was issued, not where the caller is.
+    `reported` is where the CPaaS says the caller is (`from_city`, `from_state`, `from_zip`,
+    `from_country`); it wins over what the number implies: a ported or mobile number's area
+    code says where it was issued, not where the caller is.
     """
-    tags = {f"caller_{k}": v for k, v in describe_number(params.from_).items()}
-    for name, value in (
-        ("from_city", params.from_city),
-        ("from_state", params.from_state),
-        ("from_zip", params.from_zip),
-        ("from_country", params.from_country),
-    ):
-        if value:
-            tags[name] = value
+    tags = {f"caller_{k}": v for k, v in describe_number(caller).items()}
+    tags.update({name: value for name, value in reported.items() if value})
     return tags
 
 
