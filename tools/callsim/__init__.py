@@ -1,7 +1,13 @@
-"""CPaaS (Twilio) call simulator: places scripted calls against a running voice app."""
+"""CPaaS (Twilio) call simulator: places scripted calls against a running voice app.
 
+This package's names are its public API (what tests and tools import); the modules inside
+import one another directly.
+"""
+
+from tools.callsim.call.run import APPLICATION_ERROR_TEXT
 from tools.callsim.cli import main
-from tools.callsim.model import (
+from tools.callsim.rest import DEFAULT_ACCOUNT_SID
+from tools.callsim.scenario import (
     CallerScript,
     Geo,
     NoInput,
@@ -11,7 +17,7 @@ from tools.callsim.model import (
     ScriptError,
     Speech,
 )
-from tools.callsim.simulator import APPLICATION_ERROR_TEXT, DEFAULT_ACCOUNT_SID, CallSimulator
+from tools.callsim.simulator import CallSimulator
 from tools.callsim.transcript import (
     DialLegOutcome,
     DialOutcome,

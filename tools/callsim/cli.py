@@ -10,7 +10,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from tools.callsim.model import (
+from tools.callsim.rest import DEFAULT_ACCOUNT_SID
+from tools.callsim.scenario import (
+    ANSWER,
     CallerScript,
     GatherInput,
     Geo,
@@ -21,7 +23,7 @@ from tools.callsim.model import (
     ScriptError,
     Speech,
 )
-from tools.callsim.simulator import ANSWER, DEFAULT_ACCOUNT_SID, CallSimulator
+from tools.callsim.simulator import CallSimulator
 from tools.callsim.transcript import Transcript
 from tools.callsim.twiml import TwimlError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 
 
@@ -62,3 +63,9 @@ class VirtualClock:
 
     def advance_to(self, at: float) -> None:
         self.advance(at - self.now)
+
+
+def whole_seconds(seconds: float) -> int:
+    """A duration as the CPaaS reports it: in whole seconds, rounded up."""
+    # Round first so float noise (2.0000000001) does not add a second.
+    return max(0, math.ceil(round(seconds, 3)))

@@ -1,4 +1,9 @@
-"""Scripted behaviour of the simulated caller, dialled parties and queues."""
+"""Scenarios: what the scripted caller, the dialled parties and the queues do on a call.
+
+The far side of the simulated CPaaS lives here (keys pressed, parties answering or busy,
+agents taking queued callers); new far-end behaviour (an answering machine for the dialer,
+the other party of a click-to-call, an SMS reply) belongs here too.
+"""
 
 from __future__ import annotations
 
@@ -150,6 +155,10 @@ class PartyBehaviour:
         if options:
             raise ScriptError(f"unknown option(s) {sorted(options)} in {spec!r}")
         return cls(outcome, after, talk, digits, hangup)
+
+
+# Parties not named in `parties`: answer after 2 s, talk 60 s.
+ANSWER = PartyBehaviour()
 
 
 @dataclass(frozen=True)
