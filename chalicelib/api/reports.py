@@ -91,6 +91,8 @@ def live(principal: Principal) -> Response:
     open_calls = [
         c for day in sorted(days) for c in calls.calls_of_day(principal.account_id, day)
         if c.ended_at is None and c.started_at > now - timedelta(hours=4)
+        # A call whose final status came is over, even while its dial's result is awaited.
+        and not (c.routing or {}).get("final")
     ]  # fmt: skip
     per_campaign: dict[str, int] = defaultdict(int)
     per_target: dict[str, int] = defaultdict(int)

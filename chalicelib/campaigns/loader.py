@@ -79,10 +79,12 @@ class CampaignConfig:
             owners.append(buyer)
         return owners
 
-    def phase_checks(
-        self, target_ids: list[str], at: datetime, phase: reservations.Phase
+    def route_checks(
+        self, target_ids: list[str], at: datetime, *, shared: bool = False
     ) -> list[tuple[str, reservations.CapCheck]]:
-        """The counter operations of a phase for these targets and their buyers, once per item."""
+        """The counters that offering a call to these targets moves (theirs and their
+        buyers'), each once, labelled with the target that moves it. `shared`: the call is
+        offered to all of them at once."""
         seen: set[tuple[str, str]] = set()
         labelled = []
         for target_id in target_ids:
@@ -91,7 +93,7 @@ class CampaignConfig:
                 continue
             for owner in self.cap_owners(*ids):
                 for check in reservations.checks_for(
-                    owner.counter_pk, owner.caps, at, owner.timezone, phase
+                    owner.counter_pk, owner.caps, at, owner.timezone, shared=shared
                 ):
                     if (check.pk, check.sk) not in seen:
                         seen.add((check.pk, check.sk))

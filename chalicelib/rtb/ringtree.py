@@ -45,7 +45,7 @@ class TreeResult:
 
 
 def _route_checks(config: CampaignConfig, bidder_id: str, at: datetime) -> list[CapCheck]:
-    return [check for _, check in config.phase_checks([bidder_id], at, "route")]
+    return [check for _, check in config.route_checks([bidder_id], at)]
 
 
 def counter_keys(config: CampaignConfig, at: datetime) -> list[tuple[str, str]]:

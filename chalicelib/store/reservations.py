@@ -20,20 +20,29 @@ from pynamodb.expressions.update import Action
 from chalicelib.store.models import CounterItem
 from chalicelib.store.transactions import LabelledTransaction
 
-Phase = Literal["route", "connect", "convert"]
 PERIODS = ("hourly", "daily", "monthly", "total")
 CONCURRENCY = "CONC"
+# Why a counter moved at routing is given back later, unless the call earns it:
+# "concurrency" always (when the leg's call is over); "taken" unless the leg took the call
+# (a simultaneous offer); "connected" unless the leg connected; "converted" unless the call
+# converted. A counter with no hold (a routed call, offered alone) keeps its count.
+Hold = Literal["concurrency", "taken", "connected", "converted"]
+HOLDS: tuple[Hold, ...] = ("concurrency", "taken", "connected", "converted")
 
 
 @dataclass(frozen=True)
 class CapCheck:
-    """One counter operation: add one (bounded by `limit` if set), or only check it."""
+    """One counter operation at routing: add one, bounded by `limit` if set."""
 
     pk: str
     sk: str
     limit: int | None
-    increment: bool
     expires_at: datetime | None = None
+    hold: Hold | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.pk, self.sk)
 
 
 def period_keys(at: datetime, timezone: str) -> dict[str, tuple[str, datetime | None]]:
@@ -49,64 +58,69 @@ def period_keys(at: datetime, timezone: str) -> dict[str, tuple[str, datetime | 
 
 
 def checks_for(
-    owner_pk: str, caps: Mapping[str, Any], at: datetime, timezone: str, phase: Phase
+    owner_pk: str, caps: Mapping[str, Any], at: datetime, timezone: str, *, shared: bool = False
 ) -> list[CapCheck]:
-    """The counter operations one phase of a call needs for one cap owner.
+    """The counters routing a call to one cap owner moves, each bounded by its cap.
 
     `caps`: {"concurrency", "hourly", "daily", "monthly", "total": int | None,
-    "counts": "routed" | "connected" | "converted"}.
-    - route: concurrency +1 (bounded); period caps that count routed calls +1 (bounded);
-      period caps that count connected/converted calls are only checked, so a target at
-      its cap is skipped before it rings.
-    - connect / convert: period caps counting that event +1 (no bound: it happened).
+    "counts": "routed" | "connected" | "converted"}. Every cap is reserved when the call is
+    offered, so concurrent calls can never overshoot it; a reservation the call does not
+    earn (its `hold`) is given back later. `shared`: the call is offered to several
+    targets at once, and only the one that takes it keeps its routed count.
     """
     counts = caps.get("counts", "routed")
     ops: list[CapCheck] = []
-    if phase == "route" and caps.get("concurrency") is not None:
-        ops.append(CapCheck(owner_pk, CONCURRENCY, int(caps["concurrency"]), True))
+    if caps.get("concurrency") is not None:
+        ops.append(CapCheck(owner_pk, CONCURRENCY, int(caps["concurrency"]), hold="concurrency"))
+    period_hold: Hold | None = (
+        "connected"
+        if counts == "connected"
+        else "converted"
+        if counts == "converted"
+        else "taken"
+        if shared
+        else None
+    )
     keys = period_keys(at, timezone)
     for period in PERIODS:
         limit = caps.get(period)
         if limit is None:
             continue
         sk, ttl = keys[period]
-        if phase == "route":
-            ops.append(CapCheck(owner_pk, sk, int(limit), counts == "routed", ttl))
-        elif (phase == "connect" and counts == "connected") or (
-            phase == "convert" and counts == "converted"
-        ):
-            ops.append(CapCheck(owner_pk, sk, None, True, ttl))
+        ops.append(CapCheck(owner_pk, sk, int(limit), ttl, period_hold))
     return ops
 
 
 def add_checks(tx: LabelledTransaction, label: str, checks: list[CapCheck]) -> None:
     for check in checks:
-        under = CounterItem.n.does_not_exist()
-        if check.limit is not None:
-            under = under | (CounterItem.n < check.limit)
-        if not check.increment:
-            tx.check(label, CounterItem, check.pk, check.sk, under)
-            continue
         actions: list[Action] = [CounterItem.n.add(1)]
         if check.expires_at is not None:
             actions.append(CounterItem.expires_at.set(check.expires_at))
+        under = None
+        if check.limit is not None:
+            under = CounterItem.n.does_not_exist() | (CounterItem.n < check.limit)
+        tx.update(label, CounterItem(check.pk, check.sk), actions, under)
+
+
+def release_label(pk: str, sk: str) -> str:
+    return f"release:{pk}|{sk}"
+
+
+def released_key(label: str) -> tuple[str, str] | None:
+    """The counter a `release:` label names, or None for another label."""
+    if not label.startswith("release:"):
+        return None
+    pk, _, sk = label.removeprefix("release:").partition("|")
+    return pk, sk
+
+
+def add_release(tx: LabelledTransaction, counters: list[tuple[str, str]]) -> None:
+    """Give back reservations (never below zero), each labelled by `release_label`, so a
+    refusal names the counter that was already given back."""
+    for pk, sk in counters:
         tx.update(
-            label,
-            CounterItem(check.pk, check.sk),
-            actions,
-            under if check.limit is not None else None,
-        )
-
-
-def add_release(tx: LabelledTransaction, owner_pks: list[str]) -> None:
-    """Give back the concurrency slots a reservation took (never below zero).
-
-    Each is labelled `release:<pk>`, so a refusal names the slot that was already free.
-    """
-    for pk in owner_pks:
-        tx.update(
-            f"release:{pk}",
-            CounterItem(pk, CONCURRENCY),
+            release_label(pk, sk),
+            CounterItem(pk, sk),
             [CounterItem.n.add(-1)],
             CounterItem.n > 0,
         )
@@ -125,3 +139,10 @@ def current_usage(owners: Mapping[str, tuple[str, str]], at: datetime) -> dict[s
         owner_id, cap = wanted[(item.pk, item.sk)]
         usage[owner_id][cap] = int(item.n)
     return usage
+
+
+def add_counts(tx: LabelledTransaction, counters: list[tuple[str, str]]) -> None:
+    """Count what already happened (a result that arrived after its reservation was given
+    back), without a bound."""
+    for pk, sk in counters:
+        tx.update(f"count:{pk}|{sk}", CounterItem(pk, sk), [CounterItem.n.add(1)])

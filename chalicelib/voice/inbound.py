@@ -8,6 +8,8 @@ from datetime import datetime
 from pynamodb.exceptions import DoesNotExist
 from twilio.twiml.voice_response import VoiceResponse
 
+from chalicelib.callflow.offers import MAX_SIMULTANEOUS
+from chalicelib.callflow.state import RoutingState
 from chalicelib.campaigns import CampaignConfig, load_campaign
 from chalicelib.clock import utcnow
 from chalicelib.dni.sessions import attribution_for_call
@@ -16,20 +18,12 @@ from chalicelib.phone import parse_e164
 from chalicelib.routing import CallFacts, Ineligible, route_call
 from chalicelib.routing.callers import call_facts, caller_tags
 from chalicelib.rtb.ringtree import read_state, run_ring_tree
-from chalicelib.store import calls, keys, numbers, sip_edges
+from chalicelib.store import calls, keys, numbers, routing_steps, sip_edges
 from chalicelib.store import rtb as rtb_store
 from chalicelib.store.models import CallItem, CounterItem
 from chalicelib.store.transactions import Conflict, Refused, labelled_transaction
 from chalicelib.voice import ivr, twiml
-from chalicelib.voice.dialing import (
-    MAX_SIMULTANEOUS,
-    AlreadyHandled,
-    Arrival,
-    RoutingState,
-    add_caller_seen,
-    advance,
-    fallback_twiml,
-)
+from chalicelib.voice.dialing import AlreadyHandled, Arrival, advance, fallback_twiml
 from chalicelib.voice.params import VoiceParams
 
 
@@ -291,8 +285,13 @@ def _record_arrival(
             with labelled_transaction() as tx:
                 tx.save("call", item, CallItem.pk.does_not_exist())
                 if check and config is not None:
-                    add_caller_seen(
-                        tx, item, config.campaign_id, window_days, now, bool(item.duplicate)
+                    routing_steps.add_caller_seen(
+                        tx,
+                        item,
+                        routing_steps.DuplicateCheck(
+                            config.campaign_id, window_days, bool(item.duplicate)
+                        ),
+                        now,
                     )
             return
         except Conflict:

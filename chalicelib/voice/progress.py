@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
+from chalicelib.callflow.results import DialResult, Transition, after_accept, after_dial
+from chalicelib.callflow.settlement import CallSoFar, settle
+from chalicelib.callflow.state import RoutingState
 from chalicelib.campaigns import CampaignConfig, load_campaign, publisher_terms
 from chalicelib.clock import utcnow
 from chalicelib.config import absolute_url
@@ -14,18 +18,13 @@ from chalicelib.observability import bind_call, logger
 from chalicelib.store import calls, keys
 from chalicelib.store.models import CallItem
 from chalicelib.voice import ivr, pixels, twiml
-from chalicelib.voice.dialing import (
-    AlreadyHandled,
-    RoutingState,
-    advance,
-    end_call,
-    held_slots,
-)
+from chalicelib.voice.dialing import AlreadyHandled, advance, end_call
 from chalicelib.voice.inbound import plan_for, replay
 from chalicelib.voice.params import DialResultParams, GatherParams, StatusParams, WhisperParams
 
 ACCEPT_PROMPT = "You have a new call. Press 1 to accept it."
 RETRIES = 3  # reloads when another webhook of the same call moved it first
+CLOSED_WITHOUT_STATUS = "no-callback"  # the sweep's status for a call it closed
 
 
 def load_call(call_sid: str) -> CallItem | None:
@@ -84,7 +83,7 @@ def ivr_answer(form: dict[str, str], node_name: str, tries: str) -> VoiceRespons
     plan = plan_for(config, item, now)
     state.plan, state.excluded, state.ivr_node = plan.plan, plan.excluded, None
     try:
-        return advance(config, item, state, at=now, extra={"tags": tags})
+        return advance(config, item, state, at=now, updates={"tags": tags})
     except AlreadyHandled:
         return replay(params.call_sid)
 
@@ -102,7 +101,7 @@ def _save(
             item,
             state,
             at=utcnow(),
-            extra=extra,
+            updates=extra,
             stop=response,
         )
     except AlreadyHandled:
@@ -113,64 +112,89 @@ def _save(
 
 
 def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
-    """A dialled target answered and the bridge ended, or it did not answer: fall through."""
+    """A dialled target answered and the bridge ended, or it did not answer: fall through.
+
+    The final status may have come first (it is kept on the call, and this result settles
+    the call), and the sweep may have closed the call before this result came (the result
+    is applied all the same, counting anew what the call earned), so any order of the
+    CPaaS's callbacks ends in the same call record, counters and money.
+    """
     params = DialResultParams.model_validate(form)
     item = load_call(params.call_sid)
     config = _config(item) if item else None
     if item is None or config is None:
         return _hang_up()
     state = RoutingState.from_json(item.routing)
-    if str(item.attempt) != attempt or item.ended_at is not None or not state.active:
+    late = item.ended_at is not None
+    if str(item.attempt) != attempt or not state.active or (late and not state.released):
         return state.twiml or _hang_up()  # already handled (a retry) or the call ended
     now = utcnow()
-    release = held_slots(state)
-    offered, state.active = state.active, []
-    extra: dict[str, Any] = {}
-    counters = []
-    stop: VoiceResponse | None = None
-    if params.dial_call_status in {"completed", "answered"}:
-        winner = state.winner or offered[0].target_id
-        leg = next((g for g in offered if g.target_id == winner), offered[0])
-        state.tried.append({"target_id": winner, "outcome": "connected", "at": now.isoformat()})
-        extra = {
-            "connected_seconds": params.dial_call_duration,
-            "target_id": winner,
-            "buyer_id": leg.buyer_id,
-        }
-        if params.recording_url.startswith("https://"):
-            extra["recording_url"] = params.recording_url
-            extra["recording_seconds"] = params.recording_duration
-        counters = [check for _, check in config.phase_checks([winner], now, "connect")]
-        stop = _hang_up()
-    else:
-        for leg in offered:
-            state.tried.append(
-                {
-                    "target_id": leg.target_id,
-                    "outcome": params.dial_call_status,
-                    "at": now.isoformat(),
-                }
-            )
-        # A target that did not answer rang for the whole timeout; busy or failed ones did not.
-        ring_timeout = config.settings.ring_timeout_seconds
-        state.ring_seconds += ring_timeout if params.dial_call_status == "no-answer" else 5
-        if params.call_status == "completed" or params.dial_call_status == "canceled":
-            stop = _hang_up()  # the caller hung up while it rang
-        elif state.ring_seconds >= config.settings.max_ring_seconds:
-            state.plan = []
+    result = DialResult(
+        dial_status=params.dial_call_status,
+        call_status=params.call_status,
+        connected_seconds=params.dial_call_duration,
+        recording_url=params.recording_url,
+        recording_seconds=params.recording_duration,
+    )
+    step = after_dial(config, state, result, now)
+    if late or state.final is not None:
+        return _settle_after_dial(config, item, state, step, late, now)
     try:
         return advance(
+            config,
+            item,
+            step.state,
+            at=now,
+            release=step.release,
+            updates=step.updates,
+            stop=_hang_up() if step.stop else None,
+        )
+    except AlreadyHandled:
+        return replay(params.call_sid)
+
+
+def _settle_after_dial(
+    config: CampaignConfig,
+    item: CallItem,
+    before: RoutingState,
+    step: Transition,
+    late: bool,
+    now: datetime,
+) -> VoiceResponse | str:
+    """The dial's result of a call whose final status came first (or that the sweep closed)."""
+    state = step.state
+    settlement = settle(config, state, _so_far(config, item, state, step.updates))
+    state.pending = []
+    updates = {**step.updates, **settlement.updates()}
+    release, count = step.release + settlement.release, []
+    if late:
+        # Everything was given back when the call was closed; count what it earned.
+        given_back = set(release)
+        count = [key for leg in before.active for key in leg.held() if key not in given_back]
+        release = []
+    else:
+        final = state.final or {}
+        updates.update(
+            status=final.get("status", "completed"),
+            duration_seconds=int(final.get("duration", 0)),
+            ended_at=now,
+        )
+    try:
+        advance(
             config,
             item,
             state,
             at=now,
             release=release,
-            counters=counters,
-            extra=extra,
-            stop=stop,
+            count=count,
+            updates=updates,
+            stop=_hang_up(),
         )
     except AlreadyHandled:
-        return replay(params.call_sid)
+        return replay(item.call_sid)
+    if not late:
+        _fire_pixels(config, item, now)
+    return _hang_up()
 
 
 # --- simultaneous offer ----------------------------------------------------------------------
@@ -199,23 +223,19 @@ def whisper_accept(form: dict[str, str], attempt: str) -> VoiceResponse:
         return _hang_up()
     item = load_call(params.parent_call_sid)
     config = _config(item) if item else None
-    if item is None or config is None or str(item.attempt) != attempt:
+    if item is None or config is None or str(item.attempt) != attempt or item.ended_at:
         return _hang_up()
-    state = RoutingState.from_json(item.routing)
-    leg = next((g for g in state.active if g.destination == params.to), None)
-    if leg is None or state.winner is not None:
+    step = after_accept(RoutingState.from_json(item.routing), params.to)
+    if step is None:
         return _hang_up()
-    winner_slots = set(leg.concurrency)
-    losers = [pk for pk in held_slots(state) if pk not in winner_slots]
-    state.active, state.winner = [leg], leg.target_id
     try:
         advance(
             config,
             item,
-            state,
+            step.state,
             at=utcnow(),
-            release=losers,
-            extra={"target_id": leg.target_id, "buyer_id": leg.buyer_id},
+            release=step.release,
+            updates=step.updates,
             stop=VoiceResponse(),
         )
     except AlreadyHandled:
@@ -236,15 +256,15 @@ def record_status(form: dict[str, str]) -> VoiceResponse:
         return twiml.empty()
     for _ in range(RETRIES):
         item = load_call(params.call_sid)
-        if item is None or item.ended_at is not None:
-            logger.info("status callback ignored (unknown call or already final)")
+        if item is None:
+            logger.info("status callback ignored (unknown call)")
             return twiml.empty()
         config = _config(item)
         if config is None:
             calls.finish_call(params.call_sid, params.call_status, params.call_duration)
             return twiml.empty()
         try:
-            _settle(config, item, params)
+            _apply_final(config, item, params)
         except AlreadyHandled:
             continue  # a dial result moved the call meanwhile: read it again
         return twiml.empty()
@@ -252,45 +272,55 @@ def record_status(form: dict[str, str]) -> VoiceResponse:
     return twiml.empty()
 
 
-def _settle(config: CampaignConfig, item: CallItem, params: StatusParams) -> None:
+def _apply_final(config: CampaignConfig, item: CallItem, params: StatusParams) -> None:
     now = utcnow()
     state = RoutingState.from_json(item.routing)
-    converted = _converted(config, item)
-    pays = converted and (not item.duplicate or config.settings.duplicates.pay)
-    payout = config.settings.payout_cents
-    terms = publisher_terms(item.account_id, item.publisher_id) if item.publisher_id else None
-    if terms is not None:
-        payout = terms.payouts.get(config.campaign_id, payout)
-    revenue = config.settings.revenue_cents
-    bid = state.bids.get(item.target_id or "")
-    if bid is not None:
-        # Won in the ring tree: the buyer pays its bid, the publisher gets its offer.
-        revenue = int(bid["amount_cents"])
-        if bid.get("payout_cents") is not None:
-            payout = bid["payout_cents"]
-    counters = (
-        [check for _, check in config.phase_checks([item.target_id], now, "convert")]
-        if converted and item.target_id
-        else []
+    facts = {"status": params.call_status, "duration_seconds": params.call_duration}
+    if item.ended_at is not None:
+        if item.status == CLOSED_WITHOUT_STATUS:
+            # Came after the sweep closed the call: only what the status itself says.
+            advance(config, item, state, at=now, updates=facts, stop=twiml.empty())
+        else:
+            logger.info("status callback ignored (already final)")
+        return
+    if state.final is not None:
+        return  # a repeated status while the dial's result is awaited
+    if state.active:
+        # The dial's result has not come yet: it settles the call. The call is over, so its
+        # concurrency slots are given back now.
+        state.final = {"status": params.call_status, "duration": params.call_duration}
+        release = []
+        for leg in state.active:
+            release += leg.held("concurrency")
+            leg.holds = [hold for hold in leg.holds if hold[2] != "concurrency"]
+        advance(config, item, state, at=now, release=release, updates=facts, stop=twiml.empty())
+        return
+    settlement = settle(config, state, _so_far(config, item, state, {}))
+    state.pending = []
+    end_call(
+        config,
+        item,
+        state,
+        at=now,
+        updates={**facts, **settlement.updates()},
+        release=settlement.release,
     )
-    extra = {
-        "status": params.call_status,
-        "duration_seconds": params.call_duration,
-        "converted": converted,
-        "revenue_cents": revenue if pays else 0,
-        "payout_cents": int(payout) if pays else 0,
-    }
-    end_call(config, item, state, at=now, extra=extra, counters=counters)
-    for name, value in {**extra, "ended_at": now}.items():
-        setattr(item, name, value)
+    _fire_pixels(config, item, now)
+
+
+def _so_far(
+    config: CampaignConfig, item: CallItem, state: RoutingState, updates: dict[str, Any]
+) -> CallSoFar:
+    terms = publisher_terms(item.account_id, item.publisher_id) if item.publisher_id else None
+    return CallSoFar(
+        connected_seconds=int(updates.get("connected_seconds", item.connected_seconds or 0)),
+        target_id=updates.get("target_id", item.target_id),
+        duplicate=bool(item.duplicate),
+        tags=calls.tags_of(item),
+        publisher_payout_cents=terms.payouts.get(config.campaign_id) if terms else None,
+    )
+
+
+def _fire_pixels(config: CampaignConfig, item: CallItem, now: datetime) -> None:
+    terms = publisher_terms(item.account_id, item.publisher_id) if item.publisher_id else None
     pixels.fire(config, item, terms.pixels if terms else (), now)
-
-
-def _converted(config: CampaignConfig, item: CallItem) -> bool:
-    rule = config.settings.conversion
-    connected = int(item.connected_seconds or 0)
-    if connected <= 0:
-        return False
-    if rule.kind == "tag":
-        return calls.tags_of(item).get(rule.tag or "") == rule.value
-    return connected >= rule.buffer_seconds

@@ -6,16 +6,19 @@ from datetime import datetime, timedelta
 
 from chalice.app import Blueprint, Rate
 
+from chalicelib.callflow.state import RoutingState
 from chalicelib.campaigns import load_campaign
 from chalicelib.clock import utcnow
 from chalicelib.observability import logger
 from chalicelib.store import calls, keys, tenants
 from chalicelib.store.models import CallItem
 from chalicelib.voice import pixels
-from chalicelib.voice.dialing import AlreadyHandled, RoutingState, end_call
+from chalicelib.voice.dialing import AlreadyHandled, end_call
 
 # Twilio ends any call after 4 hours; a call still open well after that lost its callback.
 STALE_AFTER = timedelta(hours=4, minutes=10)
+# A dial's result follows the call's final status within seconds when it comes at all.
+RESULT_GRACE = timedelta(minutes=5)
 
 bp = Blueprint(__name__)
 
@@ -25,9 +28,18 @@ def sweep_account(account_id: str, now: datetime) -> int:
     closed = 0
     for day in sorted({keys.day_of(now - timedelta(days=1)), keys.day_of(now)}):
         for item in calls.calls_of_day(account_id, day):
-            if item.ended_at is None and item.started_at < now - STALE_AFTER:
+            if item.ended_at is None and _stale(item, now):
                 closed += _close(item, now)
     return closed
+
+
+def _stale(item: CallItem, now: datetime) -> bool:
+    """Open long after any call could last, or ended (its final status came) while the
+    result of its last dial has not come for a while."""
+    if item.started_at < now - STALE_AFTER:
+        return True
+    final = RoutingState.from_json(item.routing).final
+    return final is not None and item.updated_at < now - RESULT_GRACE
 
 
 def _close(item: CallItem, now: datetime) -> int:
@@ -35,18 +47,25 @@ def _close(item: CallItem, now: datetime) -> int:
     config = load_campaign(item.account_id, item.campaign_id) if item.campaign_id else None
     if config is None:
         return 1 if calls.finish_call(item.call_sid, "no-callback", 0, at=now) else 0
+    # Everything the call holds is given back; a result that still comes counts anew what
+    # the call earned (voice.progress), so the legs stay on record.
+    release = state.held()
+    state.released, state.pending = True, []
+    final = state.final or {}
     try:
         end_call(
             config,
             item,
             state,
             at=now,
-            extra={
-                "status": "no-callback",
+            updates={
+                "status": final.get("status", "no-callback"),
+                "duration_seconds": int(final.get("duration", 0)),
                 "converted": False,
                 "revenue_cents": 0,
                 "payout_cents": 0,
             },
+            release=release,
         )
     except AlreadyHandled:
         return 0  # its callback arrived meanwhile

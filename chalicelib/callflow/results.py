@@ -1,0 +1,99 @@
+"""What a dial result or an accepted offer does to a call: pure transitions of its state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chalicelib.callflow.state import CounterKey, RoutingState
+from chalicelib.campaigns import CampaignConfig
+
+CONNECTED = frozenset({"completed", "answered"})
+# A busy or failed target answers at once; only a target that did not answer rang for the
+# whole timeout.
+QUICK_FAILURE_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class DialResult:
+    """The CPaaS's <Dial> action callback."""
+
+    dial_status: str  # DialCallStatus
+    call_status: str  # the caller's CallStatus
+    connected_seconds: int
+    recording_url: str = ""
+    recording_seconds: int = 0
+
+    @property
+    def connected(self) -> bool:
+        return self.dial_status in CONNECTED
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The call's next state, the reservations given back, the call fields to write, and
+    whether the call stops here (no further offer)."""
+
+    state: RoutingState
+    release: list[CounterKey]
+    updates: dict[str, Any] = field(default_factory=dict)
+    stop: bool = False
+
+
+def after_dial(
+    config: CampaignConfig, state: RoutingState, result: DialResult, at: datetime
+) -> Transition:
+    """A dialled target answered and the bridge ended (the winner keeps what it earned,
+    the rest is given back), or nobody answered (everything is given back; fall through
+    unless the caller hung up or the ring budget is spent)."""
+    state = state.copy()
+    offered, state.active = state.active, []
+    if result.connected:
+        winner = state.winner or offered[0].target_id
+        leg = next((g for g in offered if g.target_id == winner), offered[0])
+        state.tried.append({"target_id": winner, "outcome": "connected", "at": at.isoformat()})
+        state.pending = [[pk, sk, kind] for pk, sk, kind in leg.holds if kind == "converted"]
+        kept = set(leg.held("taken", "connected", "converted"))
+        release = [key for g in offered for key in g.held() if key not in kept]
+        updates: dict[str, Any] = {
+            "connected_seconds": result.connected_seconds,
+            "target_id": winner,
+            "buyer_id": leg.buyer_id,
+        }
+        if result.recording_url.startswith("https://"):
+            updates["recording_url"] = result.recording_url
+            updates["recording_seconds"] = result.recording_seconds
+        return Transition(state, release, updates, stop=True)
+    for leg in offered:
+        state.tried.append(
+            {"target_id": leg.target_id, "outcome": result.dial_status, "at": at.isoformat()}
+        )
+    no_answer = result.dial_status == "no-answer"
+    state.ring_seconds += (
+        config.settings.ring_timeout_seconds if no_answer else QUICK_FAILURE_SECONDS
+    )
+    hung_up = result.call_status == "completed" or result.dial_status == "canceled"
+    if state.ring_seconds >= config.settings.max_ring_seconds:
+        state.plan = []
+    release = [key for g in offered for key in g.held()]
+    return Transition(state, release, stop=hung_up)
+
+
+def after_accept(state: RoutingState, destination: str) -> Transition | None:
+    """The first target of a simultaneous offer to press 1 takes the call; the others'
+    reservations are given back at once. None when the offer is no longer open to it."""
+    leg = next((g for g in state.active if g.destination == destination), None)
+    if leg is None or state.winner is not None:
+        return None
+    state = state.copy()
+    losers = [
+        key
+        for g in state.active
+        if g is not None and g.target_id != leg.target_id
+        for key in g.held()
+    ]
+    state.active = [g for g in state.active if g.target_id == leg.target_id]
+    state.winner = leg.target_id
+    updates = {"target_id": leg.target_id, "buyer_id": leg.buyer_id}
+    return Transition(state, losers, updates, stop=True)

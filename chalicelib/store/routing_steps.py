@@ -1,0 +1,112 @@
+"""One step of a call's routing written all or nothing: the call record, the caller's
+duplicate marker and every counter the step reserves or gives back."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+
+from chalicelib.store import keys, reservations
+from chalicelib.store.models import CallerSeenItem, CallItem
+from chalicelib.store.reservations import CapCheck
+from chalicelib.store.transactions import Conflict, LabelledTransaction, labelled_transaction
+
+CONFLICT_RETRIES = 8
+
+
+@dataclass(frozen=True)
+class DuplicateCheck:
+    """Remember the caller's latest call to the campaign; refused (label `duplicate`) when
+    they called within the window, unless the call is already known to be a duplicate."""
+
+    campaign_id: str
+    window_days: int
+    known: bool = False
+
+
+@dataclass
+class RoutingStep:
+    """What one step writes. `create`: the call record is new (the first step); otherwise
+    it is updated only if still at the step it was read at, so a retried or concurrent
+    webhook changes nothing twice (label `call`)."""
+
+    call: CallItem
+    routing: dict[str, Any]
+    attempt: int
+    at: datetime
+    create: bool = False
+    updates: dict[str, Any] = field(default_factory=dict)
+    duplicate: DuplicateCheck | None = None
+    reserve: list[tuple[str, CapCheck]] = field(default_factory=list)
+    release: list[tuple[str, str]] = field(default_factory=list)
+    # Counters that count what already happened (a late result): added without a bound.
+    count: list[tuple[str, str]] = field(default_factory=list)
+
+
+def apply(step: RoutingStep) -> None:
+    """Write the step in one transaction, trying again when it collides with another
+    transaction; `transactions.Refused` names the conditions that did not hold."""
+    for tries in range(CONFLICT_RETRIES):
+        try:
+            with labelled_transaction() as tx:
+                _call_write(tx, step)
+                if step.duplicate is not None:
+                    add_caller_seen(tx, step.call, step.duplicate, step.at)
+                for label, check in step.reserve:
+                    reservations.add_checks(tx, label, [check])
+                reservations.add_release(tx, step.release)
+                reservations.add_counts(tx, step.count)
+            break
+        except Conflict:
+            time.sleep(random.uniform(0.01, 0.05) * (tries + 1))  # noqa: S311 - jitter
+    else:
+        raise Conflict()
+    step.call.attempt = step.attempt
+    step.call.step = 1 if step.create else int(step.call.step) + 1
+    step.call.routing = step.routing
+    for name, value in step.updates.items():
+        setattr(step.call, name, value)
+
+
+def _call_write(tx: LabelledTransaction, step: RoutingStep) -> None:
+    call, updates = step.call, {"updated_at": step.at, **step.updates}
+    if step.create:
+        call.routing, call.attempt, call.step = step.routing, step.attempt, 1
+        for name, value in updates.items():
+            setattr(call, name, value)
+        tx.save("call", call, CallItem.pk.does_not_exist())
+        return
+    actions: list[Action] = [
+        CallItem.routing.set(step.routing),
+        CallItem.attempt.set(step.attempt),
+        CallItem.step.add(1),
+    ]
+    actions += [getattr(CallItem, name).set(value) for name, value in updates.items()]
+    condition: Condition = CallItem.step == int(call.step)
+    tx.update("call", call, actions, condition)
+
+
+def add_caller_seen(
+    tx: LabelledTransaction, call: CallItem, check: DuplicateCheck, at: datetime
+) -> None:
+    window = timedelta(days=check.window_days)
+    tx.save(
+        "duplicate",
+        CallerSeenItem(
+            keys.counter_pk(call.account_id, "CAMP", check.campaign_id),
+            keys.caller_seen_sk(call.from_number),
+            last_call_at=int(at.timestamp()),
+            expires_at=at + window,
+        ),
+        None
+        if check.known
+        # A known duplicate only moves the window on (it runs from the latest call).
+        else CallerSeenItem.pk.does_not_exist()
+        | (CallerSeenItem.last_call_at < int((at - window).timestamp())),
+    )
