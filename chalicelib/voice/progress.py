@@ -163,7 +163,7 @@ def _settle_after_dial(
 ) -> VoiceResponse | str:
     """The dial's result of a call whose final status came first (or that the sweep closed)."""
     state = step.state
-    settlement = settle(config, state, _so_far(config, item, state, step.updates))
+    settlement = settle(config, state, so_far(config, item, state, step.updates))
     state.pending = []
     updates = {**step.updates, **settlement.updates()}
     release, count = step.release + settlement.release, []
@@ -295,7 +295,7 @@ def _apply_final(config: CampaignConfig, item: CallItem, params: StatusParams) -
             leg.holds = [hold for hold in leg.holds if hold[2] != "concurrency"]
         advance(config, item, state, at=now, release=release, updates=facts, stop=twiml.empty())
         return
-    settlement = settle(config, state, _so_far(config, item, state, {}))
+    settlement = settle(config, state, so_far(config, item, state, {}))
     state.pending = []
     end_call(
         config,
@@ -308,7 +308,7 @@ def _apply_final(config: CampaignConfig, item: CallItem, params: StatusParams) -
     _fire_pixels(config, item, now)
 
 
-def _so_far(
+def so_far(
     config: CampaignConfig, item: CallItem, state: RoutingState, updates: dict[str, Any]
 ) -> CallSoFar:
     terms = publisher_terms(item.account_id, item.publisher_id) if item.publisher_id else None

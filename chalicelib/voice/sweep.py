@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from chalice.app import Blueprint, Rate
 
+from chalicelib.callflow.settlement import settle
 from chalicelib.callflow.state import RoutingState
 from chalicelib.campaigns import load_campaign
 from chalicelib.clock import utcnow
@@ -14,6 +15,7 @@ from chalicelib.store import calls, keys, tenants
 from chalicelib.store.models import CallItem
 from chalicelib.voice import pixels
 from chalicelib.voice.dialing import AlreadyHandled, end_call
+from chalicelib.voice.progress import so_far
 
 # Twilio ends any call after 4 hours; a call still open well after that lost its callback.
 STALE_AFTER = timedelta(hours=4, minutes=10)
@@ -47,10 +49,10 @@ def _close(item: CallItem, now: datetime) -> int:
     config = load_campaign(item.account_id, item.campaign_id) if item.campaign_id else None
     if config is None:
         return 1 if calls.finish_call(item.call_sid, "no-callback", 0, at=now) else 0
-    # Everything the call holds is given back; a result that still comes counts anew what
-    # the call earned (voice.progress), so the legs stay on record.
-    release = state.held()
-    state.released, state.pending = True, []
+    # Settled with what is known; a dial's result that still comes counts anew what the
+    # call earned (voice.progress), so the offered legs stay on record.
+    settlement = settle(config, state, so_far(config, item, state, {}))
+    state.released, state.pending = bool(state.active), []
     final = state.final or {}
     try:
         end_call(
@@ -60,12 +62,10 @@ def _close(item: CallItem, now: datetime) -> int:
             at=now,
             updates={
                 "status": final.get("status", "no-callback"),
-                "duration_seconds": int(final.get("duration", 0)),
-                "converted": False,
-                "revenue_cents": 0,
-                "payout_cents": 0,
+                "duration_seconds": int(final.get("duration", item.duration_seconds or 0)),
+                **settlement.updates(),
             },
-            release=release,
+            release=settlement.release,
         )
     except AlreadyHandled:
         return 0  # its callback arrived meanwhile

@@ -438,3 +438,37 @@ def test_call_log_filters_csv_summary_and_live(
     assert api(client, "GET", "/api/v1/live", admin_token).json_body["targets"].get(target, 0) == 0
     bad = api(client, "GET", "/api/v1/reports/summary?group_by=planet", admin_token)
     assert bad.status_code == 400
+
+
+def test_a_simultaneous_offer_counts_the_routed_cap_of_the_taker_only(
+    setup: Setup, client: Client, platform: Any
+) -> None:
+    from tests.app.test_voice_webhooks import new_sid, post_signed
+    from tests.support import call_params
+
+    # Given three targets offered each call at once, each taking one routed call a day
+    destinations = ["+14155550291", "+14155550292", "+14155550293"]
+    targets = [setup.target(setup.buyer(), d, caps={"daily": 1}) for d in destinations]
+    _, number = setup.campaign([{"target_id": t} for t in targets], strategy="simultaneous")
+    sid = new_sid()
+    post_signed(client, platform, "/voice/inbound", call_params(sid, "+13105550190", number))
+
+    # When the second one presses 1
+    leg = {"CallSid": new_sid(), "ParentCallSid": sid, "To": destinations[1], "Digits": "1"}
+    post_signed(client, platform, "/voice/whisper/1/accept", leg)
+
+    # Then only it keeps the day's count; the others can still take today's next call
+    day = [counter(keys.counter_pk("acc_demo", "TGT", t), _today()) for t in targets]
+    assert day == [0, 1, 0]
+    reply = post_signed(
+        client, platform, "/voice/inbound", call_params(new_sid(), "+13105550191", number)
+    )
+    body = bytes(reply.body).decode()
+    assert destinations[0] in body and destinations[2] in body
+    assert destinations[1] not in body
+
+
+def _today() -> str:
+    from datetime import UTC, datetime
+
+    return f"D#{datetime.now(UTC):%Y%m%d}"

@@ -365,3 +365,43 @@ def test_fifty_simultaneous_calls_against_a_concurrency_cap_of_five(
         assert all(reply.status_code == 200 for reply in done)
     assert concurrency_now(stack, capped) == 0
     assert concurrency_now(stack, overflow) == 0
+
+
+def test_fifty_simultaneous_calls_never_connect_more_than_a_connected_cap_of_five(
+    marketer: Marketer, stack: LocalStack
+) -> None:
+    # Given a target whose daily cap of 5 counts connected calls, and an overflow target
+    capped = marketer.target(
+        marketer.buyer(), "+14155551211", caps={"daily": 5, "counts": "connected"}
+    )
+    overflow = marketer.target(marketer.buyer(), "+14155551213", priority=2)
+    number = marketer.campaign([capped, overflow], duplicate_window_days=0)
+    sids = ["CA" + secrets.token_hex(16) for _ in range(50)]
+
+    def arrive(sid: str) -> str:
+        reply = cpaas_post(stack, "/voice/inbound", call_params(sid, caller(), number))
+        dial = ET.fromstring(reply.text).find("Dial")
+        assert dial is not None, reply.text
+        return "".join(dial.itertext()).strip()
+
+    def answered(sid: str) -> int:
+        reply = cpaas_post(
+            stack,
+            "/voice/dial/1",
+            {
+                **call_params(sid, caller(), number, CallStatus="in-progress"),
+                "DialCallStatus": "completed",
+                "DialCallDuration": "60",
+            },
+        )
+        return reply.status_code
+
+    # When 50 calls arrive at once and every target that rings answers
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        dialled = list(pool.map(arrive, sids))
+        assert set(pool.map(answered, sids)) == {200}
+    # Then no more than 5 were ever offered to (and connected at) the capped target
+    assert dialled.count("+14155551211") == 5
+    assert dialled.count("+14155551213") == 45
+    connected = [marketer.call(sid).get("target_id") for sid in sids]
+    assert connected.count(capped) == 5
