@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.condition import Condition
@@ -127,7 +127,7 @@ class Owned:
     """The tenant's own item (`ACCT#<account>` / ...) and what the write does to it."""
 
     item: AppItem
-    action: str  # "put", "update" or "delete"
+    action: Literal["put", "update", "delete"]
     actions: Sequence[Action] = ()
     condition: Condition | None = None
 
@@ -145,6 +145,7 @@ class Owned:
 
     @classmethod
     def removed(cls, item: AppItem, condition: Condition | None = None) -> Owned:
+        """Delete the item if `condition` holds."""
         return cls(item, "delete", condition=condition)
 
     def add_to(self, tx: LabelledTransaction) -> None:
