@@ -152,11 +152,11 @@ def register_run(
 def app_side(endpoint: str, reports: int, warmup: int) -> dict[str, Any]:
     """Handler time and DynamoDB requests of reports and of a 200-phone snapshot."""
     bench_app = InProcessApp(endpoint)
-    from chalicelib.store import sip_edges
+    from chalicelib.edge import phones
 
-    edge, secret = sip_edges.create_edge("acc_bench", "Bench office", "office.bench")
+    edge, secret = phones.create_edge("acc_bench", "Bench office", "office.bench")
     for index in range(200):
-        sip_edges.add_device(edge, f"{index + 1000}", None, None)
+        phones.add_device(edge, f"{index + 1000}", None, None)
     headers = {"Content-Type": "application/json", "X-Edge-Secret": secret}
 
     def report(i: int) -> None:

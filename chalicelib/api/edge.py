@@ -20,9 +20,11 @@ from pydantic import Field
 
 from chalicelib.api.http import ApiError, authenticated, json_response, parse_body
 from chalicelib.api.schemas import Strict
-from chalicelib.edge.devices import EXTENSION
+from chalicelib.edge import phones
+from chalicelib.edge.devices import edge_stale_after
 from chalicelib.observability import logger
 from chalicelib.requests import current_request
+from chalicelib.sip import EXTENSION
 from chalicelib.store import sip_edges
 from chalicelib.store.sip_edges import EdgePrincipal, Registration
 
@@ -67,7 +69,7 @@ class RegistrationSnapshot(Strict):
 
 
 def authenticate_edge(request: Request) -> EdgePrincipal:
-    principal = sip_edges.authenticate_edge(request.headers.get("x-edge-secret", ""))
+    principal = phones.authenticate_edge(request.headers.get("x-edge-secret", ""))
     if principal is None:
         raise ApiError(401, "unauthorized", "the edge secret is not valid")
     logger.append_keys(account_id=principal.account_id, edge_id=principal.edge_id)
@@ -135,7 +137,8 @@ def sync_registrations(principal: EdgePrincipal) -> Response:
         Registration(e.extension, True, e.contact_count, e.expires, e.user_agent, e.source)
         for e in body.registrations
     ]
-    result = sip_edges.apply_snapshot(principal, registrations, at, body.interval)
+    stale_after = edge_stale_after(at, body.interval)
+    result = sip_edges.apply_snapshot(principal, registrations, at, stale_after)
     return json_response(
         {
             "devices": result.devices,

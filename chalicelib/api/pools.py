@@ -109,10 +109,7 @@ def list_pools(principal: Principal) -> Response:
 def create_pool(principal: Principal) -> Response:
     body = parse_body(current_request(), PoolBody)
     fields = _check_and_store(principal.account_id, body, None)
-    item = catalog.create(
-        PoolItem, principal.account_id, body.name, public_key=keys.new_id("pk"), **fields
-    )
-    dni_store.publish_key(item, item.public_key or "")
+    item = dni_store.create_pool(principal.account_id, body.name, keys.new_id("pk"), **fields)
     _attribute_numbers(principal.account_id, item, [])
     return json_response({"pool": _view(item)}, 201)
 

@@ -6,8 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field
 
-from chalicelib.edge.devices import DOMAIN, EXTENSION
 from chalicelib.phone import parse_e164
+from chalicelib.sip import DOMAIN, EXTENSION
 
 E164 = Annotated[str, AfterValidator(parse_e164)]
 # Cognito checks deliverability; here we only refuse what is plainly not an address.

@@ -6,7 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.api.schemas import MASKED_SECRET
-from chalicelib.edge.devices import edge_is_stale, epoch, is_online, sip_uri
+from chalicelib.edge.devices import edge_is_stale, epoch, is_online
+from chalicelib.edge.phones import presence_of
+from chalicelib.sip import sip_uri
 from chalicelib.store.calls import tags_of
 from chalicelib.store.models import (
     AccountItem,
@@ -18,7 +20,6 @@ from chalicelib.store.models import (
     TrackingNumberItem,
     UserItem,
 )
-from chalicelib.store.sip_edges import presence_of
 
 
 def account(item: AccountItem) -> dict[str, Any]:

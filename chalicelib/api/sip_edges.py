@@ -10,6 +10,7 @@ from chalicelib.api.http import ApiError, json_response, not_found, parse_body, 
 from chalicelib.api.schemas import CreateSipDeviceRequest, CreateSipEdgeRequest
 from chalicelib.auth.roles import Principal, Role
 from chalicelib.clock import utcnow
+from chalicelib.edge import phones
 from chalicelib.requests import current_request
 from chalicelib.store import sip_edges, tenants
 from chalicelib.store.models import SipDeviceItem, SipEdgeItem
@@ -57,7 +58,7 @@ def list_edges(principal: Principal) -> Response:
 def create_edge(principal: Principal) -> Response:
     body = parse_body(current_request(), CreateSipEdgeRequest)
     try:
-        edge, secret = sip_edges.create_edge(principal.account_id, body.name, body.domain)
+        edge, secret = phones.create_edge(principal.account_id, body.name, body.domain)
     except AlreadyExists as err:
         raise ApiError(
             409, "conflict", "an edge for this domain exists", {"domain": "taken"}
@@ -96,7 +97,7 @@ def delete_edge(principal: Principal, edge_id: str) -> Response:
 @user_view(Role.ADMIN)
 def rotate_edge_secret(principal: Principal, edge_id: str) -> Response:
     edge = _edge(principal, edge_id)
-    secret = sip_edges.rotate_edge_secret(edge)
+    secret = phones.rotate_edge_secret(edge)
     view = _edge_view(edge)
     view["secret"] = secret
     return json_response({"edge": view}, headers=NO_STORE)
@@ -114,7 +115,7 @@ def create_device(principal: Principal, edge_id: str) -> Response:
             400, "validation_error", "request has invalid fields", {"user_id": "unknown"}
         )
     try:
-        device, password = sip_edges.add_device(edge, body.extension, body.label, body.user_id)
+        device, password = phones.add_device(edge, body.extension, body.label, body.user_id)
     except AlreadyExists as err:
         raise ApiError(
             409, "conflict", "this extension has a credential", {"extension": "taken"}
@@ -129,7 +130,7 @@ def rotate_password(principal: Principal, edge_id: str, extension: str) -> Respo
     device = sip_edges.get_device(principal.account_id, edge.edge_id, extension)
     if device is None:
         raise not_found("SIP device")
-    password = sip_edges.rotate_password(device)
+    password = phones.rotate_password(device)
     return json_response({"device": _with_password(device, password, edge)}, headers=NO_STORE)
 
 

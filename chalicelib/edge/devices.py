@@ -1,17 +1,12 @@
-"""Pure rules of SIP devices: credentials (HA1), extensions, and online/offline status."""
+"""Pure rules of SIP devices and edges: credentials (HA1, secrets), online/offline status."""
 
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-# What the edge's renderer and its hand-built JSON reports accept (edge_sip/render.py).
-EXTENSION = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
 EDGE_SECRET_PREFIX = "edg"  # noqa: S105 - a prefix, not a secret
 
 
@@ -32,19 +27,9 @@ def new_edge_secret() -> str:
     return f"{EDGE_SECRET_PREFIX}_{secrets.token_urlsafe(32)}"
 
 
-# The header the CPaaS adds to an INVITE for a phone on an edge (Twilio: the <Sip> URI's
-# `?X-...=` part); the edge relays only INVITEs carrying its own call token. The CPaaS's
-# addresses alone do not tell one customer of the CPaaS (or one account) from another.
-CALL_TOKEN_HEADER = "X-PPC-Edge-Token"  # noqa: S105 - a header name
-
-
 def new_call_token() -> str:
+    """The edge's call token, which the CPaaS sends with every INVITE for the edge."""
     return secrets.token_urlsafe(24)
-
-
-def dial_uri(extension: str, domain: str, call_token: str) -> str:
-    """What routing puts in <Dial><Sip>: the phone's address and the edge's call token."""
-    return f"{sip_uri(extension, domain)}?{CALL_TOKEN_HEADER}={call_token}"
 
 
 def hash_secret(secret: str) -> str:
@@ -52,9 +37,9 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def sip_uri(extension: str, domain: str) -> str:
-    """The destination routing dials (`<Dial><Sip>`) to ring this phone through the edge."""
-    return f"sip:{extension}@{domain}"
+def looks_like_edge_secret(secret: str) -> bool:
+    """Worth a lookup: the secret's prefix, and not so long that hashing it costs much."""
+    return secret.startswith(f"{EDGE_SECRET_PREFIX}_") and len(secret) <= 128
 
 
 @dataclass(frozen=True)
@@ -64,6 +49,18 @@ class Presence:
     registered: bool
     registered_until: float | None  # epoch seconds
     edge_stale_after: float | None = None  # epoch seconds; None: the edge sends no snapshots
+
+
+# An edge that missed this many snapshots in a row is taken to be gone; a snapshot may come
+# this late without counting as missed.
+STALE_AFTER_INTERVALS = 3
+SNAPSHOT_SLACK_SECONDS = 30
+
+
+def edge_stale_after(at: float, interval: int | None) -> float | None:
+    """When an edge whose snapshot of `at` says it sends one every `interval` seconds counts
+    as gone without a newer one (epoch seconds); None: it sends no snapshots."""
+    return at + STALE_AFTER_INTERVALS * interval + SNAPSHOT_SLACK_SECONDS if interval else None
 
 
 def edge_is_stale(stale_after: float | None, now: datetime) -> bool:

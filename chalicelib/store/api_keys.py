@@ -6,14 +6,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.clock import utcnow
 from chalicelib.store import keys
-from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import ApiKeyItem, ApiKeyLookupItem
-from chalicelib.store.tables import connection
+from chalicelib.store.transactions import Lookup, Owned, Refused, write_with_lookups
 
 KEY_PREFIX = "ppk"
 
@@ -64,9 +62,7 @@ def issue_key(account_id: str, publisher_id: str, label: str | None) -> IssuedKe
         publisher_id=publisher_id,
         revoked=False,
     )
-    with TransactWrite(connection=connection()) as tx:
-        tx.save(item, condition=ApiKeyItem.pk.does_not_exist())
-        tx.save(lookup, condition=ApiKeyLookupItem.pk.does_not_exist())
+    write_with_lookups(Owned.new(item), claim=[Lookup(lookup, account_id)])
     return IssuedKey(plaintext=plaintext, item=item)
 
 
@@ -78,7 +74,7 @@ def authenticate_key(plaintext: str) -> KeyPrincipal | None:
         lookup = ApiKeyLookupItem.get(keys.api_key_hash_pk(hash_key(plaintext)), keys.META)
     except DoesNotExist:
         return None
-    if lookup.revoked:
+    if lookup.revoked:  # revoked before revoking deleted the lookup
         return None
     return KeyPrincipal(lookup.account_id, lookup.publisher_id, lookup.key_id)
 
@@ -102,20 +98,15 @@ def revoke_key(account_id: str, publisher_id: str, key_id: str) -> ApiKeyItem | 
     now = utcnow()
     lookup = ApiKeyLookupItem(keys.api_key_hash_pk(item.key_hash), keys.META)
     try:
-        with TransactWrite(connection=connection()) as tx:
-            tx.update(
-                item,
-                actions=[ApiKeyItem.revoked_at.set(now)],
-                condition=ApiKeyItem.revoked_at.does_not_exist(),
-            )
-            tx.update(
-                lookup,
-                actions=[ApiKeyLookupItem.revoked.set(True)],
-                condition=ApiKeyLookupItem.account_id == account_id,
-            )
-    except TransactWriteError as err:
-        if not condition_failed(err):
-            raise
+        # The key's own item keeps its revocation time; its lookup goes, so nothing global
+        # leads to the account through it any more.
+        write_with_lookups(
+            Owned.changed(
+                item, [ApiKeyItem.revoked_at.set(now)], ApiKeyItem.revoked_at.does_not_exist()
+            ),
+            release=[Lookup(lookup, account_id)],
+        )
+    except Refused:
         # Another request revoked it first; read the time it recorded.
         item.refresh()
         if item.revoked_at is None:

@@ -6,12 +6,11 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal, Protocol, TypeAlias, get_args
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib.bidding.auction import BidLogEntry, BidOutcome
 from chalicelib.clock import utcnow
 from chalicelib.observability import logger
 from chalicelib.store import keys
@@ -19,6 +18,11 @@ from chalicelib.store.models import BidItem
 
 AuctionKind = Literal["call", "ping"]
 KINDS: Final[tuple[str, ...]] = get_args(AuctionKind)
+# What the log may say a bidder's part was; an auction whose outcomes are not among these
+# does not type-check against `BidLine`.
+BidOutcome: TypeAlias = Literal[
+    "won", "lost", "below_floor", "timeout", "error", "rejected", "capped"
+]
 OUTCOMES: Final[tuple[str, ...]] = get_args(BidOutcome)
 RETENTION: Final = timedelta(days=90)
 # Auction ids end up inside sort keys (and so inside listing cursors): no `#`, no spaces.
@@ -26,6 +30,28 @@ AUCTION_ID: Final = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 # The bidder's position is two digits up to 100 bidders; a bigger auction uses as many digits
 # as its last position needs, all of its entries alike, so they still sort in log order.
 MAX_ENTRIES: Final = 10_000
+
+
+class BidLine(Protocol):
+    """One bidder's line of an auction's bid log, as the store takes it: an auction's own log
+    entries fit it as they are."""
+
+    @property
+    def bidder_id(self) -> str: ...
+    @property
+    def buyer_id(self) -> str: ...
+    @property
+    def outcome(self) -> BidOutcome: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def latency_ms(self) -> float | None: ...  # None: not pinged
+    @property
+    def http_status(self) -> int | None: ...
+    @property
+    def amount_cents(self) -> int | None: ...
+    @property
+    def bid_id(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -62,7 +88,7 @@ def auction_sk_prefix(record: AuctionRecord) -> str:
     return f"{_started_utc(record).isoformat(timespec='microseconds')}#{record.auction_id}#"
 
 
-def _check(record: AuctionRecord, log: Sequence[BidLogEntry]) -> None:
+def _check(record: AuctionRecord, log: Sequence[BidLine]) -> None:
     if record.kind not in KINDS:
         raise ValueError(f"auction kind must be one of {', '.join(KINDS)}")
     if not record.account_id or not record.campaign_id:
@@ -77,7 +103,7 @@ def _check(record: AuctionRecord, log: Sequence[BidLogEntry]) -> None:
 
 
 def bid_items(
-    record: AuctionRecord, log: Sequence[BidLogEntry], now: datetime | None = None
+    record: AuctionRecord, log: Sequence[BidLine], now: datetime | None = None
 ) -> list[BidItem]:
     """The items of one auction's bid log, in log order (raises on malformed arguments)."""
     _check(record, log)
@@ -112,7 +138,7 @@ def bid_items(
     ]
 
 
-def record_auction(record: AuctionRecord, log: Sequence[BidLogEntry]) -> None:
+def record_auction(record: AuctionRecord, log: Sequence[BidLine]) -> None:
     """One BatchWriteItem round per 25 entries (PynamoDB `BidItem.batch_write()`).
 
     Never raises for a store failure: losing bid log lines must not break the live call or

@@ -28,7 +28,8 @@ def sort_key(model: type[Item], item_id: str) -> str:
     return _SK_PREFIX[model] + item_id
 
 
-def create(model: type[Item], account_id: str, name: str, **fields: Any) -> Item:
+def new(model: type[Item], account_id: str, name: str, **fields: Any) -> Item:
+    """A new item with a fresh id, not yet written."""
     item_id = keys.new_id(_ID_PREFIX[model])
     now = utcnow()
     attributes: dict[str, Any] = {
@@ -39,7 +40,11 @@ def create(model: type[Item], account_id: str, name: str, **fields: Any) -> Item
         _ID_FIELD[model]: item_id,
         **fields,
     }
-    item = model(keys.account_pk(account_id), sort_key(model, item_id), **attributes)
+    return model(keys.account_pk(account_id), sort_key(model, item_id), **attributes)
+
+
+def create(model: type[Item], account_id: str, name: str, **fields: Any) -> Item:
+    item = new(model, account_id, name, **fields)
     item.save(condition=model.pk.does_not_exist())
     forget_configuration()
     return item

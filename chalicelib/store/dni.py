@@ -15,8 +15,10 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.store import catalog, keys
+from chalicelib.store.cache import forget_configuration
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import DniSessionItem, LeaseItem, PoolItem, PoolKeyItem
+from chalicelib.store.transactions import Lookup, Owned, write_with_lookups
 
 SESSION_RETENTION = timedelta(days=90)
 
@@ -54,13 +56,15 @@ def pool_for_key(public_key: str) -> PoolItem | None:
     return catalog.get(PoolItem, entry.account_id, entry.pool_id)
 
 
-def publish_key(pool: PoolItem, public_key: str) -> None:
-    PoolKeyItem(
-        keys.pool_key_pk(public_key),
-        keys.META,
-        account_id=pool.account_id,
-        pool_id=pool.pool_id,
-    ).save(condition=PoolKeyItem.pk.does_not_exist())
+def create_pool(account_id: str, name: str, public_key: str, **fields: Any) -> PoolItem:
+    """A new pool and the entry point from its public key, in one transaction."""
+    pool = catalog.new(PoolItem, account_id, name, public_key=public_key, **fields)
+    entry = PoolKeyItem(
+        keys.pool_key_pk(public_key), keys.META, account_id=account_id, pool_id=pool.pool_id
+    )
+    write_with_lookups(Owned.new(pool), claim=[Lookup(entry, account_id)])
+    forget_configuration()
+    return pool
 
 
 def sync_leases(account_id: str, pool_id: str, numbers: list[str]) -> None:

@@ -400,6 +400,16 @@ class SipDomainItem(AppItem):
     edge_id = UnicodeAttribute()
 
 
+class EntryPointItem(AppItem):
+    """`<KIND>#<public value>` / `META`: a global entry point that carries nothing but where
+    it leads, the account and the sort key of that account's item (`ACCT#<a>` / `owned_sk`).
+    For kinds with no fields of their own to copy: a new kind needs only its key function."""
+
+    Meta = _AppMeta
+    account_id = UnicodeAttribute()
+    owned_sk = UnicodeAttribute()
+
+
 class EdgeSecretLookupItem(AppItem):
     """`EDGESECRET#<sha256 of the secret>` / `META`: which edge presents this secret."""
 
@@ -458,6 +468,7 @@ ALL_MODELS: tuple[type[AppItem], ...] = (
     DniSessionItem,
     SipEdgeItem,
     SipDomainItem,
+    EntryPointItem,
     EdgeSecretLookupItem,
     SipDeviceItem,
 )

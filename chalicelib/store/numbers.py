@@ -5,16 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.clock import utcnow
 from chalicelib.config import get_settings
 from chalicelib.store import keys
 from chalicelib.store.cache import TTLCache, forget_configuration
-from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import NumberLookupItem, TrackingNumberItem
-from chalicelib.store.tables import connection
+from chalicelib.store.transactions import Lookup, Owned, Refused, write_with_lookups
 
 
 class NumberTaken(Exception):
@@ -83,13 +81,9 @@ def add_tracking_number(
         **fields,
     )
     try:
-        with TransactWrite(connection=connection()) as tx:
-            tx.save(item, condition=TrackingNumberItem.pk.does_not_exist())
-            tx.save(lookup, condition=NumberLookupItem.pk.does_not_exist())
-    except TransactWriteError as err:
-        if condition_failed(err):
-            raise NumberTaken(e164) from err
-        raise
+        write_with_lookups(Owned.new(item), claim=[Lookup(lookup, account_id)])
+    except Refused as refused:
+        raise NumberTaken(e164) from refused
     _route_cache.invalidate(e164)
     forget_configuration()  # e.g. which number a publisher pings for
     return item
@@ -113,18 +107,15 @@ def assign(account_id: str, e164: str, attribution: Attribution) -> TrackingNumb
         "source": attribution.source,
         "pool_id": attribution.pool_id,
     }
-    lookup = NumberLookupItem(keys.number_pk(e164), keys.META)
-    with TransactWrite(connection=connection()) as tx:
-        tx.update(
+    lookup = Lookup(NumberLookupItem(keys.number_pk(e164), keys.META), account_id)
+    write_with_lookups(
+        Owned.changed(
             item,
-            actions=[getattr(TrackingNumberItem, k).set(v) for k, v in values.items()],
-            condition=TrackingNumberItem.account_id == account_id,
-        )
-        tx.update(
-            lookup,
-            actions=[getattr(NumberLookupItem, k).set(v) for k, v in values.items()],
-            condition=NumberLookupItem.account_id == account_id,
-        )
+            [getattr(TrackingNumberItem, k).set(v) for k, v in values.items()],
+            TrackingNumberItem.account_id == account_id,
+        ),
+        update=[(lookup, [getattr(NumberLookupItem, k).set(v) for k, v in values.items()])],
+    )
     for key, value in values.items():
         setattr(item, key, value)
     _route_cache.invalidate(e164)

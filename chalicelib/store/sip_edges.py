@@ -1,18 +1,21 @@
-"""SIP edges, operators' SIP credentials (HA1 only) and the presence the edges report."""
+"""SIP edges, operators' SIP credentials (HA1 only) and the presence the edges report.
+
+Secrets, call tokens and HA1s are made on the domain side (`chalicelib.edge`); this module
+keeps what it is given: a secret's hash and prefix, never the secret; an HA1, never a password.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.clock import utcnow
-from chalicelib.edge import devices
+from chalicelib.sip import dial_uri, phone_address
 from chalicelib.store import keys
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import (
@@ -22,13 +25,11 @@ from chalicelib.store.models import (
     SipEdgeItem,
 )
 from chalicelib.store.rtb import read_items
-from chalicelib.store.tables import connection
 from chalicelib.store.tenants import AlreadyExists
+from chalicelib.store.transactions import Lookup, Owned, Refused, write_with_lookups
 
 # A snapshot's expiry (from ul.dump's seconds left) may differ from a report's by this much.
 EXPIRY_SLACK_SECONDS = 30
-# An edge that missed this many snapshots in a row is taken to be gone.
-STALE_AFTER_INTERVALS = 3
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class EdgePhone:
     call_token: str
 
     def dial_uri(self) -> str:
-        return devices.dial_uri(self.extension, self.domain, self.call_token)
+        return dial_uri(self.extension, self.domain, self.call_token)
 
 
 @dataclass(frozen=True)
@@ -74,25 +75,50 @@ class SnapshotResult:
     unknown: tuple[str, ...]  # registered extensions the app has no credential for
 
 
-def _lookup(secret_hash: str, edge: SipEdgeItem) -> EdgeSecretLookupItem:
-    return EdgeSecretLookupItem(
+@dataclass(frozen=True)
+class DeviceOnEdge:
+    """A stored phone credential with its presence, and when its edge counts as gone without
+    a newer snapshot (epoch seconds; None: the edge sends no snapshots)."""
+
+    device: SipDeviceItem
+    edge_stale_after: float | None
+
+
+def _secret_lookup(edge: SipEdgeItem, secret_hash: str, call_token: str) -> Lookup:
+    item = EdgeSecretLookupItem(
         keys.edge_secret_pk(secret_hash),
         keys.META,
         account_id=edge.account_id,
         edge_id=edge.edge_id,
         domain=edge.domain,
-        call_token=edge.call_token,
+        call_token=call_token,
     )
+    return Lookup(item, edge.account_id)
 
 
-def create_edge(account_id: str, name: str, domain: str) -> tuple[SipEdgeItem, str]:
-    """A new edge and its shared secret (returned once, stored hashed).
+def _domain_claim(edge: SipEdgeItem) -> Lookup:
+    # Per account, not global: the claim holds the edge, so two edges of one account can
+    # never share a domain.
+    item = SipDomainItem(
+        keys.account_pk(edge.account_id), keys.sip_domain_sk(edge.domain), edge_id=edge.edge_id
+    )
+    return Lookup(item, edge.edge_id, attribute="edge_id")
+
+
+def create_edge(
+    account_id: str,
+    name: str,
+    domain: str,
+    *,
+    secret_hash: str,
+    secret_prefix: str,
+    call_token: str,
+) -> SipEdgeItem:
+    """A new edge, its domain claim and its secret's lookup, in one transaction.
 
     Raises AlreadyExists when the account has an edge for this domain: routing finds a
     phone's edge by the domain of its SIP address."""
     edge_id = keys.new_id("edge")
-    secret = devices.new_edge_secret()
-    digest = devices.hash_secret(secret)
     edge = SipEdgeItem(
         keys.account_pk(account_id),
         keys.sip_edge_sk(edge_id),
@@ -100,24 +126,17 @@ def create_edge(account_id: str, name: str, domain: str) -> tuple[SipEdgeItem, s
         edge_id=edge_id,
         name=name,
         domain=domain,
-        secret_prefix=secret[:8],
-        secret_hash=digest,
-        call_token=devices.new_call_token(),
+        secret_prefix=secret_prefix,
+        secret_hash=secret_hash,
+        call_token=call_token,
         created_at=utcnow(),
     )
-    # The domain is claimed by an item of its own, in the same transaction, so two edges of
-    # one account can never share it.
-    claim = SipDomainItem(keys.account_pk(account_id), keys.sip_domain_sk(domain), edge_id=edge_id)
+    claims = [_domain_claim(edge), _secret_lookup(edge, secret_hash, call_token)]
     try:
-        with TransactWrite(connection=connection()) as tx:
-            tx.save(claim, condition=SipDomainItem.pk.does_not_exist())
-            tx.save(edge, condition=SipEdgeItem.pk.does_not_exist())
-            tx.save(_lookup(digest, edge), condition=EdgeSecretLookupItem.pk.does_not_exist())
-    except TransactWriteError as err:
-        if condition_failed(err):
-            raise AlreadyExists(domain) from err
-        raise
-    return edge, secret
+        write_with_lookups(Owned.new(edge), claim=claims)
+    except Refused as refused:
+        raise AlreadyExists(domain) from refused
+    return edge
 
 
 def list_edges(account_id: str) -> list[SipEdgeItem]:
@@ -135,60 +154,52 @@ def get_edge(account_id: str, edge_id: str) -> SipEdgeItem | None:
         return None
 
 
-def rotate_edge_secret(edge: SipEdgeItem) -> str:
-    """A new shared secret, and a new call token with it; the old secret stops working at
-    once, the old token when the edge pulls the new one (and routing's cache renews)."""
-    secret = devices.new_edge_secret()
-    digest = devices.hash_secret(secret)
-    old = EdgeSecretLookupItem(keys.edge_secret_pk(edge.secret_hash), keys.META)
+def replace_secret(
+    edge: SipEdgeItem, *, secret_hash: str, secret_prefix: str, call_token: str
+) -> None:
+    """The edge's new secret (its hash) and call token: the old secret's lookup goes and the
+    new one's comes with them, in one transaction, if no one rotated it meanwhile."""
+    old = _secret_lookup(edge, edge.secret_hash, edge.call_token)
     now = utcnow()
-    token = devices.new_call_token()
-    with TransactWrite(connection=connection()) as tx:
-        tx.update(
+    write_with_lookups(
+        Owned.changed(
             edge,
-            actions=[
-                SipEdgeItem.secret_hash.set(digest),
-                SipEdgeItem.secret_prefix.set(secret[:8]),
-                SipEdgeItem.call_token.set(token),
+            [
+                SipEdgeItem.secret_hash.set(secret_hash),
+                SipEdgeItem.secret_prefix.set(secret_prefix),
+                SipEdgeItem.call_token.set(call_token),
                 SipEdgeItem.secret_rotated_at.set(now),
             ],
-            condition=SipEdgeItem.secret_hash == edge.secret_hash,
-        )
-        tx.delete(old)
-        edge.call_token = token
-        tx.save(_lookup(digest, edge), condition=EdgeSecretLookupItem.pk.does_not_exist())
-    edge.secret_hash, edge.secret_prefix, edge.secret_rotated_at = digest, secret[:8], now
-    return secret
+            SipEdgeItem.secret_hash == edge.secret_hash,
+        ),
+        release=[old],
+        claim=[_secret_lookup(edge, secret_hash, call_token)],
+    )
+    edge.secret_hash, edge.secret_prefix = secret_hash, secret_prefix
+    edge.call_token, edge.secret_rotated_at = call_token, now
 
 
 def delete_edge(edge: SipEdgeItem) -> None:
     """The edge, its domain claim and its secret's lookup, in one transaction."""
-    claim = SipDomainItem(keys.account_pk(edge.account_id), keys.sip_domain_sk(edge.domain))
-    lookup = EdgeSecretLookupItem(keys.edge_secret_pk(edge.secret_hash), keys.META)
-    with TransactWrite(connection=connection()) as tx:
-        tx.delete(edge, condition=SipEdgeItem.secret_hash == edge.secret_hash)
-        tx.delete(claim)
-        tx.delete(lookup)
+    write_with_lookups(
+        Owned.removed(edge, SipEdgeItem.secret_hash == edge.secret_hash),
+        release=[_domain_claim(edge), _secret_lookup(edge, edge.secret_hash, edge.call_token)],
+    )
 
 
-def authenticate_edge(secret: str) -> EdgePrincipal | None:
-    """The edge presenting this secret, or None (one GetItem)."""
-    if not secret.startswith(f"{devices.EDGE_SECRET_PREFIX}_") or len(secret) > 128:
-        return None
+def edge_for_secret(secret_hash: str) -> EdgePrincipal | None:
+    """The edge whose secret has this hash, or None (one GetItem)."""
     try:
-        found = EdgeSecretLookupItem.get(
-            keys.edge_secret_pk(devices.hash_secret(secret)), keys.META
-        )
+        found = EdgeSecretLookupItem.get(keys.edge_secret_pk(secret_hash), keys.META)
     except DoesNotExist:
         return None
     return EdgePrincipal(found.account_id, found.edge_id, found.domain, found.call_token)
 
 
 def add_device(
-    edge: SipEdgeItem, extension: str, label: str | None, user_id: str | None
-) -> tuple[SipDeviceItem, str]:
-    """A credential for `extension` on the edge; returns it and its password (shown once)."""
-    password = devices.new_password()
+    edge: SipEdgeItem, extension: str, label: str | None, user_id: str | None, ha1: str
+) -> SipDeviceItem:
+    """A credential for `extension` on the edge, stored as its HA1."""
     item = SipDeviceItem(
         keys.account_pk(edge.account_id),
         keys.sip_device_sk(edge.edge_id, extension),
@@ -198,7 +209,7 @@ def add_device(
         domain=edge.domain,
         label=label,
         user_id=user_id,
-        ha1=devices.ha1(extension, edge.domain, password),
+        ha1=ha1,
         created_at=utcnow(),
     )
     try:
@@ -207,7 +218,7 @@ def add_device(
         if condition_failed(err):
             raise AlreadyExists(extension) from err
         raise
-    return item, password
+    return item
 
 
 def get_device(account_id: str, edge_id: str, extension: str) -> SipDeviceItem | None:
@@ -226,15 +237,12 @@ def list_devices(account_id: str, edge_id: str = "") -> list[SipDeviceItem]:
     return list(SipDeviceItem.query(keys.account_pk(account_id), condition))
 
 
-def rotate_password(device: SipDeviceItem) -> str:
-    """A new password: the old one stops registering once the edge pulls the new HA1."""
-    password = devices.new_password()
-    ha1 = devices.ha1(device.extension, device.domain, password)
+def replace_ha1(device: SipDeviceItem, ha1: str) -> None:
+    """A new password's HA1: the old one stops registering once the edge pulls the new HA1."""
     device.update(
         actions=[SipDeviceItem.ha1.set(ha1), SipDeviceItem.password_rotated_at.set(utcnow())],
         condition=SipDeviceItem.pk.exists(),
     )
-    return password
 
 
 def revoke_device(account_id: str, edge_id: str, extension: str) -> bool:
@@ -262,7 +270,7 @@ def apply_report(principal: EdgePrincipal, report: Registration, at: float) -> s
     ]
     if report.registered:
         actions += [
-            SipDeviceItem.last_seen.set(devices.epoch(at)),
+            SipDeviceItem.last_seen.set(_utc(at)),
             SipDeviceItem.user_agent.set(report.user_agent or ""),
             SipDeviceItem.source.set(report.source or ""),
         ]
@@ -301,12 +309,12 @@ def apply_snapshot(
     principal: EdgePrincipal,
     registrations: Sequence[Registration],
     at: float,
-    interval: int | None = None,
+    stale_after: float | None = None,
 ) -> SnapshotResult:
     """Makes the app's presence match the edge's own registration table taken at `at`:
     listed extensions online, every other device of the edge offline. Devices changed after
-    `at` by a report are left alone (the report is newer). With the edge's snapshot
-    `interval`, the edge counts as gone (its phones offline) if three snapshots go missing."""
+    `at` by a report are left alone (the report is newer). The edge records `stale_after`:
+    when, without a newer snapshot, it counts as gone (None: it sends no snapshots)."""
     seen = {registration.extension: registration for registration in registrations}
     known = list_devices(principal.account_id, principal.edge_id)
     changed = 0
@@ -319,18 +327,15 @@ def apply_snapshot(
             changed += 1
     edge = SipEdgeItem(keys.account_pk(principal.account_id), keys.sip_edge_sk(principal.edge_id))
     freshness = (
-        SipEdgeItem.stale_after.set(at + STALE_AFTER_INTERVALS * interval + EXPIRY_SLACK_SECONDS)
-        if interval
+        SipEdgeItem.stale_after.set(stale_after)
+        if stale_after is not None
         else SipEdgeItem.stale_after.remove()
     )
     try:
         edge.update(
-            actions=[SipEdgeItem.last_sync_at.set(devices.epoch(at)), freshness],
+            actions=[SipEdgeItem.last_sync_at.set(_utc(at)), freshness],
             condition=SipEdgeItem.pk.exists()
-            & (
-                SipEdgeItem.last_sync_at.does_not_exist()
-                | (SipEdgeItem.last_sync_at <= devices.epoch(at))
-            ),
+            & (SipEdgeItem.last_sync_at.does_not_exist() | (SipEdgeItem.last_sync_at <= _utc(at))),
         )
     except UpdateError as err:
         if not condition_failed(err):
@@ -354,40 +359,36 @@ def credentials_of(principal: EdgePrincipal) -> list[tuple[str, str]]:
 
 def edge_phones(account_id: str, destinations: dict[str, str]) -> dict[str, EdgePhone]:
     """The destinations (by target id) that are phones on one of the account's edges
-    (`sip:EXT@edge-domain`); other destinations are not in the answer."""
+    (`sip:EXT@edge-domain`); other destinations are not in the answer. One Query."""
     by_domain = {edge.domain: edge for edge in list_edges(account_id)}
     found: dict[str, EdgePhone] = {}
     for target_id, destination in destinations.items():
-        scheme, _, address = destination.partition(":")
-        extension, _, host = address.partition("@")
-        edge = by_domain.get(host.split(";", 1)[0].split(":", 1)[0].lower())
-        if scheme.lower() == "sip" and edge and devices.EXTENSION.match(extension):
-            found[target_id] = EdgePhone(edge.edge_id, extension, edge.domain, edge.call_token)
+        address = phone_address(destination)
+        edge = by_domain.get(address[1]) if address else None
+        if address and edge:
+            found[target_id] = EdgePhone(edge.edge_id, address[0], edge.domain, edge.call_token)
     return found
 
 
-def offline_targets(account_id: str, phones: dict[str, EdgePhone], now: datetime) -> set[str]:
-    """The target ids whose phone cannot ring now: not registered, registration run out, its
-    credential revoked, or its edge gone quiet. One BatchGetItem (the phones and their edges)."""
-    keys_wanted = {
-        target_id: (keys.account_pk(account_id), keys.sip_device_sk(p.edge_id, p.extension))
-        for target_id, p in phones.items()
-    }
-    edge_keys = {
-        target_id: (keys.account_pk(account_id), keys.sip_edge_sk(p.edge_id))
-        for target_id, p in phones.items()
-    }
-    found = read_items([*keys_wanted.values(), *edge_keys.values()])
-    offline = set()
-    for target_id, key in keys_wanted.items():
-        raw = found.get(key)
-        edge = found.get(edge_keys[target_id])
+def devices_on_edges(
+    account_id: str, phones: Mapping[str, tuple[str, str]]
+) -> dict[str, DeviceOnEdge]:
+    """The credentials of the phones, given as (edge id, extension) by a key of the caller's,
+    with their edges' snapshot deadlines; a phone without a credential is not in the answer.
+    One BatchGetItem (the phones and their edges)."""
+    pk = keys.account_pk(account_id)
+    device_keys = {key: (pk, keys.sip_device_sk(*phone)) for key, phone in phones.items()}
+    edge_keys = {key: (pk, keys.sip_edge_sk(edge_id)) for key, (edge_id, _) in phones.items()}
+    found = read_items([*device_keys.values(), *edge_keys.values()])
+    answer: dict[str, DeviceOnEdge] = {}
+    for key, device_key in device_keys.items():
+        raw = found.get(device_key)
+        if raw is None:
+            continue
+        edge = found.get(edge_keys[key])
         stale_after = _number(edge, "stale_after") if edge else None
-        if raw is None or not devices.is_online(
-            presence_of(SipDeviceItem.from_raw_data(raw), stale_after), now
-        ):
-            offline.add(target_id)
-    return offline
+        answer[key] = DeviceOnEdge(SipDeviceItem.from_raw_data(raw), stale_after)
+    return answer
 
 
 def _number(raw: dict[str, Any], name: str) -> float | None:
@@ -395,8 +396,5 @@ def _number(raw: dict[str, Any], name: str) -> float | None:
     return float(value) if value is not None else None
 
 
-def presence_of(item: SipDeviceItem, edge_stale_after: float | None = None) -> devices.Presence:
-    until = item.registered_until
-    return devices.Presence(
-        bool(item.registered), float(until) if until is not None else None, edge_stale_after
-    )
+def _utc(moment: float) -> datetime:
+    return datetime.fromtimestamp(moment, UTC)

@@ -13,12 +13,13 @@ from chalicelib.callflow.state import RoutingState
 from chalicelib.campaigns import CampaignConfig, load_campaign
 from chalicelib.clock import utcnow
 from chalicelib.dni.sessions import attribution_for_call
+from chalicelib.edge import phones
 from chalicelib.observability import bind_call, logger
 from chalicelib.phone import parse_e164
 from chalicelib.routing import CallFacts, Ineligible, route_call
 from chalicelib.routing.callers import call_facts, caller_tags
 from chalicelib.rtb.ringtree import read_state, run_ring_tree
-from chalicelib.store import calls, keys, numbers, routing_steps, sip_edges
+from chalicelib.store import calls, keys, numbers, routing_steps
 from chalicelib.store import rtb as rtb_store
 from chalicelib.store.models import CallItem, CounterItem
 from chalicelib.store.transactions import Conflict, Refused, labelled_transaction
@@ -170,7 +171,7 @@ def plan_for(
     facts = call_facts(item.from_number, calls.tags_of(item), now)
     targets, offline = config.targets, set[str]()
     if config.edge_phones:
-        offline = sip_edges.offline_targets(config.account_id, config.edge_phones, now)
+        offline = phones.offline_targets(config.account_id, config.edge_phones, now)
         targets = tuple(t for t in targets if t.target_id not in offline)
     decision = route_call(
         targets,

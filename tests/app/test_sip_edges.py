@@ -823,6 +823,7 @@ def test_phones_of_an_edge_that_missed_three_snapshots_are_offline_and_not_diall
     client: Client, admin_token: str
 ) -> None:
     from chalicelib.clock import utcnow
+    from chalicelib.edge import phones
     from chalicelib.store import sip_edges
 
     edge, secret = new_edge(client, admin_token)
@@ -843,15 +844,15 @@ def test_phones_of_an_edge_that_missed_three_snapshots_are_offline_and_not_diall
     # Then the edge counts as gone and its phone as offline, in every view and for routing
     assert (edge_now()["stale"], edge_now()["online"]) == (True, 0)
     assert device_views(client, admin_token, edge["id"])[ext]["status"] == "offline"
-    principal = sip_edges.authenticate_edge(secret)
+    principal = phones.authenticate_edge(secret)
     assert principal is not None
-    phones = sip_edges.edge_phones(principal.account_id, {"desk": f"sip:{ext}@{edge['domain']}"})
-    assert sip_edges.offline_targets(principal.account_id, phones, utcnow()) == {"desk"}
+    desk = sip_edges.edge_phones(principal.account_id, {"desk": f"sip:{ext}@{edge['domain']}"})
+    assert phones.offline_targets(principal.account_id, desk, utcnow()) == {"desk"}
     # When a snapshot comes again, the phone is back
     snapshot(time.time())
     assert (edge_now()["stale"], edge_now()["online"]) == (False, 1)
     assert device_views(client, admin_token, edge["id"])[ext]["status"] == "online"
-    assert sip_edges.offline_targets(principal.account_id, phones, utcnow()) == set()
+    assert phones.offline_targets(principal.account_id, desk, utcnow()) == set()
     # And an older snapshot arriving late does not turn the clock back
     snapshot(time.time() - 120)
     assert edge_now()["stale"] is False
