@@ -266,7 +266,7 @@ def test_an_entry_with_two_operations_rolls_back_what_came_before(aws_endpoint: 
 def test_the_patch_refuses_another_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     moto_transactions.check_moto()
     monkeypatch.setattr(moto, "__version__", "5.2.6")
-    with pytest.raises(moto_transactions.MotoChanged, match="5.2.6"):
+    with pytest.raises(moto_transactions.MotoChanged, match=r"5\.2\.6"):
         moto_transactions.check_moto()
     monkeypatch.undo()
     monkeypatch.setattr(moto_transactions, "SOURCE_DIGEST", "0" * 64)
