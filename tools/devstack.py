@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import boto3
 
-from tools.localaws import backend_lock, moto_server
+from tools.localaws import LISTEN_BACKLOG, backend_lock, moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT_SERVICES = ("dynamodb", "cognito-idp")
@@ -344,6 +344,11 @@ class DashboardHandler(BaseHTTPRequestHandler):
         pass  # chalice local logs the API requests; static files are not worth a line
 
 
+class _DashboardServer(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG  # the page and its API calls arrive in bursts too
+    daemon_threads = True
+
+
 def start_dashboard(host: str, port: int, api_port: int) -> ThreadingHTTPServer:
     """The dashboard's origin on a loopback port (0: a free one), in a daemon thread."""
     if not (DASHBOARD_DIST / "index.html").exists():
@@ -352,8 +357,7 @@ def start_dashboard(host: str, port: int, api_port: int) -> ThreadingHTTPServer:
     handler = type(
         "BoundDashboardHandler", (DashboardHandler,), {"api_host": host, "api_port": api_port}
     )
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
+    server = _DashboardServer((host, port), handler)
     threading.Thread(target=server.serve_forever, name="dashboard", daemon=True).start()
     return server
 
@@ -442,11 +446,12 @@ def wait_http(url: str, seconds: float) -> None:
 
 
 def start_chalice(host: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    chalice = Path(sys.executable).parent / "chalice"
+    """`chalice local` (through tools/localapi.py, for its larger listen backlog)."""
     return subprocess.Popen(
         [
-            str(chalice),
-            "local",
+            sys.executable,
+            "-m",
+            "tools.localapi",
             "--host",
             host,
             "--port",

@@ -14,6 +14,9 @@ from typing import Any
 # racing another write fails with a 500), unlike DynamoDB itself. Requests are served one
 # at a time; snapshots take the same lock, so they never see half a transaction.
 backend_lock = threading.Lock()
+# Connections waiting to be accepted. The stdlib's default of 5 (werkzeug's 128) makes the
+# kernel drop or reset connections when a burst of requests arrives at once.
+LISTEN_BACKLOG = 1024
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -36,22 +39,30 @@ def moto_server(host: str = "127.0.0.1", port: int | None = None) -> Iterator[st
     """Serve moto (DynamoDB, Cognito, SSM, ...) on `host:port`; yields its endpoint URL.
 
     It speaks the real AWS wire protocols, so the code under test is configured exactly
-    as in AWS apart from the endpoint. Dummy credentials are set if none are.
+    as in AWS apart from the endpoint. Dummy credentials are set if none are. DynamoDB
+    transactions roll back by item (tools/moto_transactions.py), not by copying tables.
     """
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
         create_backend_app,
     )
-    from werkzeug.serving import make_server
+    from werkzeug.serving import ThreadedWSGIServer
+
+    from tools import moto_transactions
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    moto_transactions.install()
     port = port or free_port(host)
     app = _serialised(DomainDispatcherApplication(create_backend_app))
-    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+
+    class MotoServer(ThreadedWSGIServer):
+        request_queue_size = LISTEN_BACKLOG
+
+    server = MotoServer(host, port, app, handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
