@@ -145,8 +145,22 @@ def start_session(pool: PoolItem, visit: Visit, at: datetime) -> Assignment:
     visitor_id = visit.visitor_id or keys.new_id("vis")
     session_id = keys.new_id("dns")
     attribution = attribution_of(visit, session_id, visitor_id)
+
+    def session(number: str | None, kind: Kind, held: int) -> DniSessionItem:
+        return store.new_session(
+            account_id=pool.account_id,
+            session_id=session_id,
+            visitor_id=visitor_id,
+            pool=pool,
+            number=number,
+            kind=kind,
+            attribution=attribution,
+            at=at,
+            held_until=held,
+        )
+
     kind: Kind = "source"
-    number, held = source_number(settings, visit), 0
+    number = source_number(settings, visit)
     if number is None:
         number, kind = settings.get("overflow_number"), "overflow"
         candidates = free_in_order(
@@ -155,32 +169,14 @@ def start_session(pool: PoolItem, visit: Visit, at: datetime) -> Assignment:
             visit.area_code,
             bool(settings["local_presence"]),
         )
+        grace = int(settings["attribution_grace_seconds"])
         for lease in candidates:
-            taken = store.take(
-                pool.account_id,
-                pool.pool_id,
-                lease.number,
-                session_id,
-                held_until,
-                attribution,
-                int(settings["attribution_grace_seconds"]),
-                now,
-            )
-            if taken:
-                number, kind, held = lease.number, "pool", held_until
-                break
-    store.create_session(
-        account_id=pool.account_id,
-        session_id=session_id,
-        visitor_id=visitor_id,
-        pool=pool,
-        number=number,
-        kind=kind,
-        attribution=attribution,
-        at=at,
-        held_until=held,
-    )
-    return Assignment(session_id, visitor_id, number, kind, held, idle)
+            # The session is stored in the transaction that takes its number: a new visitor
+            # on a pool with free numbers costs this Query and that one write.
+            if store.take(session(lease.number, "pool", held_until), grace, now):
+                return Assignment(session_id, visitor_id, lease.number, "pool", held_until, idle)
+    store.create_session(session(number, kind, 0))
+    return Assignment(session_id, visitor_id, number, kind, 0, idle)
 
 
 def _kind_of(item: DniSessionItem) -> Kind:

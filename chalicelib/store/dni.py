@@ -18,7 +18,14 @@ from chalicelib.store import catalog, keys
 from chalicelib.store.cache import forget_configuration
 from chalicelib.store.errors import condition_failed
 from chalicelib.store.models import DniSessionItem, LeaseItem, PoolItem, PoolKeyItem
-from chalicelib.store.transactions import Lookup, Owned, write_with_lookups
+from chalicelib.store.transactions import (
+    Conflict,
+    Lookup,
+    Owned,
+    Refused,
+    labelled_transaction,
+    write_with_lookups,
+)
 
 SESSION_RETENTION = timedelta(days=90)
 
@@ -108,28 +115,29 @@ def lease_of(account_id: str, pool_id: str, number: str) -> Lease | None:
     return _lease(item)
 
 
-def take(
-    account_id: str,
-    pool_id: str,
-    number: str,
-    session_id: str,
-    held_until: int,
-    attribution: dict[str, str],
-    grace_seconds: int,
-    now: int,
-) -> bool:
-    """Hold a free number for `session_id`; False when someone holds it (or it left the pool)."""
-    item = LeaseItem(keys.pool_pk(account_id, pool_id), keys.lease_sk(number))
-    return _conditional(
-        item,
-        [
-            LeaseItem.session_id.set(session_id),
-            LeaseItem.held_until.set(held_until),
-            LeaseItem.attribution.set(attribution),
-            LeaseItem.grace_seconds.set(grace_seconds),
-        ],
-        LeaseItem.pk.exists() & (LeaseItem.held_until < now),
-    )
+def take(session: DniSessionItem, grace_seconds: int, now: int) -> bool:
+    """Hold the free pool number `session.number` for the new `session` and store the session,
+    in one transaction; False, and nothing written, when someone holds the number (or takes
+    it at this moment) or it left the pool."""
+    number = session.number or ""
+    lease = LeaseItem(keys.pool_pk(session.account_id, session.pool_id), keys.lease_sk(number))
+    try:
+        with labelled_transaction() as tx:
+            tx.update(
+                "lease",
+                lease,
+                [
+                    LeaseItem.session_id.set(session.session_id),
+                    LeaseItem.held_until.set(session.held_until),
+                    LeaseItem.attribution.set(session.attribution),
+                    LeaseItem.grace_seconds.set(grace_seconds),
+                ],
+                LeaseItem.pk.exists() & (LeaseItem.held_until < now),
+            )
+            tx.save("session", session)
+    except (Refused, Conflict):
+        return False
+    return True
 
 
 def keep(
@@ -159,7 +167,7 @@ def _conditional(item: LeaseItem, actions: list[Any], condition: Any) -> bool:
 # --- sessions ---------------------------------------------------------------------------------
 
 
-def create_session(
+def new_session(
     *,
     account_id: str,
     session_id: str,
@@ -171,8 +179,8 @@ def create_session(
     at: datetime,
     held_until: int,
 ) -> DniSessionItem:
-    """Store a new visitor session (session ids are fresh, so no condition is needed)."""
-    item = DniSessionItem(
+    """A visitor session, not stored yet (`create_session` or `take` stores it)."""
+    return DniSessionItem(
         keys.dni_session_pk(session_id),
         keys.META,
         account_id=account_id,
@@ -191,8 +199,12 @@ def create_session(
         gsi1sk=f"{at.isoformat()}#{session_id}",
         expires_at=at + SESSION_RETENTION,
     )
+
+
+def create_session(item: DniSessionItem) -> None:
+    """Store a new visitor session that holds no pool number (session ids are fresh, so no
+    condition is needed)."""
     item.save()
-    return item
 
 
 def get_session(session_id: str) -> DniSessionItem | None:

@@ -201,6 +201,29 @@ def test_no_two_live_sessions_ever_hold_the_same_number(setup: Setup) -> None:
     assert Counter(a.kind for a in handed) == {"pool": 12, "overflow": 28}
 
 
+def test_a_new_visitor_costs_two_dynamodb_requests_and_the_session_comes_with_its_number(
+    setup: Setup,
+) -> None:
+    from chalicelib.store import tables
+
+    dni = Dni(setup, size=3)
+    first = dni.session()  # the pool key and the campaign are cached now, as on a warm Lambda
+    sent: list[str] = []
+
+    def count(model: Any, **_: Any) -> None:
+        sent.append(model.name)
+
+    events = tables.connection().client.meta.events
+    events.register("before-call.dynamodb", count, unique_id="test-dni-requests")
+    try:
+        visitor = dni.session()
+    finally:
+        events.unregister("before-call.dynamodb", unique_id="test-dni-requests")
+    assert visitor["kind"] == "pool" and visitor["number"] != first["number"]
+    assert sent == ["Query", "TransactWriteItems"]  # the leases; take the number + the session
+    assert dni.heartbeat(visitor["session_id"]).status_code == 200
+
+
 def test_source_numbers_win_over_the_pool(setup: Setup) -> None:
     dni = Dni(setup, size=2)
     google = dni.add_number()
