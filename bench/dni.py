@@ -61,7 +61,7 @@ def build_pools(count: int, size: int) -> list[Pool]:
     """`count` pools of `size` numbers (half 415, half 212) on one active campaign."""
     from chalicelib.store import catalog, keys
     from chalicelib.store import dni as store
-    from chalicelib.store.models import CampaignItem, PoolItem
+    from chalicelib.store.models import CampaignItem
 
     campaign = catalog.create(
         CampaignItem, ACCOUNT, "DNI bench", status="active", settings={"plan": []}
@@ -69,16 +69,14 @@ def build_pools(count: int, size: int) -> list[Pool]:
     pools = []
     for n in range(count):
         numbers = [_new_number("415" if i % 2 else "212") for i in range(size)]
-        item = catalog.create(
-            PoolItem,
+        item = store.create_pool(
             ACCOUNT,
             f"pool {n}",
+            keys.new_id("pk"),
             campaign_id=campaign.campaign_id,
             numbers=numbers,
-            public_key=keys.new_id("pk"),
             settings={"idle_seconds": 300, "overflow_number": _new_number("800")},
         )
-        store.publish_key(item, item.public_key or "")
         store.sync_leases(ACCOUNT, item.pool_id, numbers)
         pools.append(Pool(item.pool_id, item.public_key or "", numbers))
     return pools
@@ -91,8 +89,9 @@ def add_baseline_route(app: InProcessApp) -> None:
     from chalice.test import Client
 
     import app as app_module
+    from chalicelib.api import dni as routes
     from chalicelib.api.http import json_response, parse_body, public_view
-    from chalicelib.dni import routes, sessions
+    from chalicelib.dni import sessions
     from chalicelib.requests import current_request
 
     bp = Blueprint("bench_dni_baseline")
