@@ -13,6 +13,7 @@ import pytest
 from chalicelib import outbound
 from chalicelib.campaigns import CampaignConfig
 from chalicelib.campaigns.settings import parse_campaign_settings
+from chalicelib.store import pixels as pixel_store
 from chalicelib.store.models import CallItem
 from chalicelib.store.pixels import PixelJob
 from chalicelib.voice import pixels
@@ -134,7 +135,7 @@ def queue(monkeypatch: pytest.MonkeyPatch) -> FakeQueue:
     log: list[tuple[str, str]] = []
     fake = FakeQueue(log)
     for name in ("enqueue", "move", "claim", "remove", "due_jobs"):
-        monkeypatch.setattr(pixels.store, name, getattr(fake, name))
+        monkeypatch.setattr(pixel_store, name, getattr(fake, name))
     return fake
 
 
@@ -212,8 +213,8 @@ def test_a_retrier_delivers_only_what_it_claimed(
     log = _answers(queue, monkeypatch, failing={"https://a.example.com/"})
     config, item = _converted_call("https://a.example.com/")
     pixels.fire(config, item, (), NOW)
-    (seen,) = pixels.store.due_jobs("acc_1", NOW, 10)
+    (seen,) = pixel_store.due_jobs("acc_1", NOW, 10)
     assert queue.claim(seen, NOW + timedelta(seconds=30), NOW) is not None  # another run's
-    monkeypatch.setattr(pixels.store, "due_jobs", lambda *args: [seen])  # a stale read
+    monkeypatch.setattr(pixel_store, "due_jobs", lambda *args: [seen])  # a stale read
     assert pixels.retry_due("acc_1", NOW) == 0
     assert [what for what, _ in log].count("delivered") == 1  # the inline attempt only
