@@ -136,10 +136,15 @@ def fire(
     try:
         jobs = store.enqueue(item.account_id, wanted, now + CLAIM_LEASE, 1, now)
     except Exception:  # noqa: BLE001 - a pixel never affects the call
+        # Better one attempt than none when the store is down: these get no retries.
         logger.exception("pixels not stored; delivering once without retries")
         for new in wanted:
-            if time.monotonic() - started <= INLINE_BUDGET_SECONDS:
+            if time.monotonic() - started > INLINE_BUDGET_SECONDS:
+                break
+            try:
                 _deliver(new.url, new.method, new.secret, new.payload)
+            except Exception:  # noqa: BLE001 - a pixel never affects the call
+                logger.exception("pixel delivery failed")
         return
     for job in jobs:
         try:

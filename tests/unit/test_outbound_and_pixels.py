@@ -218,3 +218,17 @@ def test_a_retrier_delivers_only_what_it_claimed(
     monkeypatch.setattr(pixel_store, "due_jobs", lambda *args: [seen])  # a stale read
     assert pixels.retry_due("acc_1", NOW) == 0
     assert [what for what, _ in log].count("delivered") == 1  # the inline attempt only
+
+
+def test_with_the_store_down_each_pixel_is_still_tried_once(
+    queue: FakeQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _answers(queue, monkeypatch, failing=set())
+
+    def down(*args: Any) -> list[PixelJob]:
+        raise ConnectionError("store unavailable")
+
+    monkeypatch.setattr(pixel_store, "enqueue", down)
+    config, item = _converted_call("https://a.example.com/", "https://b.example.com/")
+    pixels.fire(config, item, (), NOW)  # the call's settlement is not disturbed
+    assert log == [("delivered", "https://a.example.com/"), ("delivered", "https://b.example.com/")]
