@@ -34,6 +34,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 #: The Chalice logical id of the scheduled sweep (`@bp.schedule` on `sweep` in sweep.py).
 SWEEP_FUNCTION = "Sweep"
+#: The Chalice logical id of the per-minute pixel retries (`retry_pixels` in sweep.py).
+PIXELS_FUNCTION = "RetryPixels"
 #: The API Gateway stage Chalice deploys (`api_gateway_stage` in .chalice/config.json).
 API_STAGE = "api"
 #: Paths CloudFront sends to API Gateway; everything else is the dashboard bundle.
@@ -169,6 +171,7 @@ class PlatformStack(cdk.Stack):  # type: ignore[misc]  # aws_cdk is skipped by m
         function_names = {
             API_HANDLER: stage.api_function_name,
             SWEEP_FUNCTION: stage.sweep_function_name,
+            PIXELS_FUNCTION: stage.pixels_function_name,
         }
         log_groups = [
             logs.LogGroup(
@@ -221,7 +224,8 @@ class PlatformStack(cdk.Stack):  # type: ignore[misc]  # aws_cdk is skipped by m
             )
 
         # The API handler signs users in and checks CPaaS signatures; the sweep only closes
-        # stale calls and retries pixels, so it gets the tables and its own logs.
+        # stale calls and the pixel retrier only delivers stored pixels, so each gets the
+        # tables and its own logs.
         self.function_roles = {
             API_HANDLER: function_role(
                 API_HANDLER,
@@ -239,6 +243,7 @@ class PlatformStack(cdk.Stack):  # type: ignore[misc]  # aws_cdk is skipped by m
                 ],
             ),
             SWEEP_FUNCTION: function_role(SWEEP_FUNCTION, []),
+            PIXELS_FUNCTION: function_role(PIXELS_FUNCTION, []),
         }
         self.function_role = self.function_roles[API_HANDLER]
 

@@ -42,6 +42,10 @@ class StageSettings:
         return f"{self.prefix}-sweep"
 
     @property
+    def pixels_function_name(self) -> str:
+        return f"{self.prefix}-pixels"
+
+    @property
     def parameter_prefix(self) -> str:
         return f"/ppc/{self.name}"
 

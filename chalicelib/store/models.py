@@ -277,7 +277,8 @@ class CounterItem(AppItem):
 
 
 class PixelJobItem(AppItem):
-    """`ACCT#<a>#PIXELS` / `<due iso>#<job>`: a post-call webhook waiting for a retry."""
+    """`ACCT#<a>#PIXELS#queue` / `<due iso>#<job>`: a post-call webhook delivery, stored
+    before its first attempt and deleted once delivered; `attempts` counts claims made."""
 
     Meta = _AppMeta
     account_id = UnicodeAttribute()

@@ -1,8 +1,11 @@
 """Post-call webhooks ("pixels"): templated URLs, HMAC-signed, retried with backoff.
 
-A pixel never affects the call: delivery runs after the call is settled, every failure is
-caught, and a failed delivery is stored and retried by the scheduled sweep (every 10 min)
-once it is due (backoff 30 s doubling per attempt; given up after 6 attempts).
+A pixel never affects the call: delivery runs after the call is settled and every failure
+is caught. Each delivery is stored as a job before its first attempt, so a process that
+dies mid-delivery loses nothing; a failed one is retried by the per-minute schedule
+(`sweep.retry_pixels`): first at its next run, then after 60, 120, 240, 480 s; given up
+after 6 attempts. Delivery is at least once (a receiver may see a repeat after a crash, or
+after a delivery slower than the claim's lease); `call_sid` + `event` identify a repeat.
 """
 
 from __future__ import annotations
@@ -22,10 +25,16 @@ from chalicelib import outbound
 from chalicelib.campaigns import CampaignConfig
 from chalicelib.campaigns.settings import Pixel
 from chalicelib.observability import logger
-from chalicelib.store import calls, keys
-from chalicelib.store.models import CallItem, PixelJobItem
+from chalicelib.store import calls
+from chalicelib.store import pixels as store
+from chalicelib.store.models import CallItem
 
 MAX_ATTEMPTS = 6
+# A claimed job comes due again after this unless its claimant settles it: longer than any
+# delivery (3 s timeout) after the inline budget, so a live attempt is never taken over.
+CLAIM_LEASE = timedelta(seconds=30)
+# Due jobs one retry run takes from an account's queue.
+RETRY_BATCH = 100
 # Pixels delivered inline must leave the status callback well inside the CPaaS's timeout.
 INLINE_BUDGET_SECONDS = 5.0
 TOKEN = re.compile(r"\{([a-z_]+)(?:\.([A-Za-z0-9_.:-]+))?\}")
@@ -100,76 +109,84 @@ def _pixels_for(
     return config.settings.pixels + publisher + buyer
 
 
+def retry_delay(attempts: int) -> timedelta:
+    """How long after its `attempts`-th failed attempt a job is due again (the schedule's
+    one-minute cadence comes on top, so the first retry is at most a minute away)."""
+    return timedelta(0) if attempts <= 1 else timedelta(seconds=30 * 2 ** (attempts - 1))
+
+
 def fire(
     config: CampaignConfig, item: CallItem, publisher_pixels: tuple[Pixel, ...], now: datetime
 ) -> None:
-    """Deliver the call's pixels once each; failures (and whatever does not fit in the
-    status callback's time budget) go to the retry queue."""
+    """Deliver the call's pixels once each. Every job is stored (claimed by this process)
+    before the first attempt; whatever does not fit in the status callback's time budget
+    is released, due now, for the retry schedule."""
     events = ["completed"] + (["converted"] if item.converted else [])
-    started = time.monotonic()
+    wanted: list[store.NewJob] = []
     for pixel in _pixels_for(config, item, publisher_pixels):
         for event in events:
-            if event not in pixel.events:
-                continue
-            data = payload(item, event)
-            url = render_url(pixel.url, data)
+            if event in pixel.events:
+                data = payload(item, event)
+                wanted.append(
+                    store.NewJob(render_url(pixel.url, data), pixel.method, pixel.secret, data)
+                )
+    if not wanted:
+        return
+    started = time.monotonic()
+    try:
+        jobs = store.enqueue(item.account_id, wanted, now + CLAIM_LEASE, 1, now)
+    except Exception:  # noqa: BLE001 - a pixel never affects the call
+        # Better one attempt than none when the store is down: these get no retries.
+        logger.exception("pixels not stored; delivering once without retries")
+        for new in wanted:
+            if time.monotonic() - started > INLINE_BUDGET_SECONDS:
+                break
             try:
-                if time.monotonic() - started > INLINE_BUDGET_SECONDS:
-                    _queue(
-                        item.account_id, url, pixel.method, pixel.secret, data, 0, "deferred", now
-                    )
-                    continue
-                problem = _deliver(url, pixel.method, pixel.secret, data)
-                if problem:
-                    _queue(item.account_id, url, pixel.method, pixel.secret, data, 1, problem, now)
+                _deliver(new.url, new.method, new.secret, new.payload)
             except Exception:  # noqa: BLE001 - a pixel never affects the call
                 logger.exception("pixel delivery failed")
-
-
-def _due(attempts: int, now: datetime) -> datetime:
-    return now + timedelta(seconds=30 * 2 ** (attempts - 1)) if attempts else now
-
-
-def _queue(
-    account_id: str,
-    url: str,
-    method: str,
-    secret: str,
-    data: dict[str, Any],
-    attempts: int,
-    problem: str,
-    now: datetime,
-) -> None:
-    if attempts >= MAX_ATTEMPTS:
-        logger.warning("pixel given up", extra={"attempts": attempts, "reason": problem})
         return
-    job_id = keys.new_id("pix")
-    PixelJobItem(
-        keys.counter_pk(account_id, "PIXELS", "queue"),
-        f"{_due(attempts, now).isoformat()}#{job_id}",
-        account_id=account_id,
-        job_id=job_id,
-        url=url,
-        method=method,
-        secret=secret,
-        payload=data,
-        attempts=attempts,
-        last_error=problem,
-        expires_at=now + timedelta(days=3),
-    ).save()
-    logger.info("pixel queued for retry", extra={"attempts": attempts, "reason": problem})
+    for job in jobs:
+        try:
+            if time.monotonic() - started > INLINE_BUDGET_SECONDS:
+                store.move(job, now, 0, now, "deferred")
+            else:
+                _attempt(job, now)
+        except Exception:  # noqa: BLE001 - a pixel never affects the call
+            logger.exception("pixel delivery failed")
 
 
-def retry_due(account_id: str, now: datetime) -> int:
-    """Retry the account's queued pixels that are due; returns how many were delivered."""
+def _attempt(job: store.PixelJob, now: datetime) -> bool:
+    """Deliver a job this process has claimed and settle it; True when delivered."""
+    problem = _deliver(job.url, job.method, job.secret, job.payload)
+    if problem is None:
+        store.remove(job)
+        return True
+    if job.attempts >= MAX_ATTEMPTS:
+        store.remove(job)
+        logger.warning("pixel given up", extra={"attempts": job.attempts, "reason": problem})
+        return False
+    store.move(job, now + retry_delay(job.attempts), job.attempts, now, problem)
+    logger.info("pixel queued for retry", extra={"attempts": job.attempts, "reason": problem})
+    return False
+
+
+def retry_due(account_id: str, now: datetime, deadline: float | None = None) -> int:
+    """Claim and deliver the account's due pixels until `deadline` (time.monotonic());
+    returns how many were delivered. A job another process claimed first is skipped."""
     delivered = 0
-    queue = keys.counter_pk(account_id, "PIXELS", "queue")
-    for job in PixelJobItem.query(queue, PixelJobItem.sk <= f"{now.isoformat()}#~"):
-        problem = _deliver(job.url, job.method, job.secret, job.payload)
-        job.delete()
-        if problem is None:
-            delivered += 1
-        else:
-            attempts = int(job.attempts) + 1
-            _queue(account_id, job.url, job.method, job.secret, job.payload, attempts, problem, now)
+    for job in store.due_jobs(account_id, now, RETRY_BATCH):
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        try:
+            if job.attempts >= MAX_ATTEMPTS:
+                # Its last attempt's process died mid-delivery and the lease ran out.
+                store.remove(job)
+                logger.warning("pixel given up", extra={"attempts": job.attempts})
+                continue
+            mine = store.claim(job, now + CLAIM_LEASE, now)
+            if mine is not None and _attempt(mine, now):
+                delivered += 1
+        except Exception:  # noqa: BLE001 - one job's store error must not stop the others
+            logger.exception("pixel retry failed")
     return delivered

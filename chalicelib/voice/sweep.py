@@ -1,7 +1,9 @@
-"""Repair for lost callbacks: calls whose final status never came release their slots."""
+"""Scheduled repairs: calls whose callbacks were lost release their slots (every 10 minutes);
+pixels that failed or whose process died mid-delivery are retried (every minute)."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from chalice.app import Blueprint, Rate
@@ -21,6 +23,8 @@ from chalicelib.voice.progress import so_far
 STALE_AFTER = timedelta(hours=4, minutes=10)
 # A dial's result follows the call's final status within seconds when it comes at all.
 RESULT_GRACE = timedelta(minutes=5)
+# Leaves room inside the function's 15 s timeout for the delivery in flight (3 s at most).
+PIXEL_RETRY_BUDGET_SECONDS = 10.0
 
 bp = Blueprint(__name__)
 
@@ -76,8 +80,22 @@ def _close(item: CallItem, now: datetime) -> int:
 @bp.schedule(Rate(10, unit=Rate.MINUTES))
 def sweep(event: object) -> None:
     now = utcnow()
-    closed = delivered = 0
+    closed = 0
     for account in tenants.list_accounts(limit=1000):
         closed += sweep_account(account.account_id, now)
-        delivered += pixels.retry_due(account.account_id, now)
-    logger.info("sweep done", extra={"closed": closed, "pixels_delivered": delivered})
+    logger.info("sweep done", extra={"closed": closed})
+
+
+@bp.schedule(Rate(1, unit=Rate.MINUTES))
+def retry_pixels(event: object) -> None:
+    now = utcnow()
+    deadline = time.monotonic() + PIXEL_RETRY_BUDGET_SECONDS
+    delivered = 0
+    accounts = tenants.list_accounts(limit=1000)
+    # Start one account further each minute, so a backlog in one cannot starve the rest.
+    turn = int(now.timestamp() // 60) % max(len(accounts), 1)
+    for account in accounts[turn:] + accounts[:turn]:
+        if time.monotonic() > deadline:
+            break
+        delivered += pixels.retry_due(account.account_id, now, deadline)
+    logger.info("pixel retries done", extra={"pixels_delivered": delivered})

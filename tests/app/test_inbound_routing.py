@@ -178,9 +178,11 @@ class Receiver:
     def __init__(self) -> None:
         import http.server
         import threading
+        import time
 
         self.requests: list[dict[str, Any]] = []
         self.fail = False
+        self.delay = 0.0  # seconds each answer takes
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -193,6 +195,7 @@ class Receiver:
                         "signature": self.headers.get("X-PPC-Signature"),
                     }
                 )
+                time.sleep(receiver.delay)
                 self.send_response(500 if receiver.fail else 200)
                 self.end_headers()
 
@@ -206,6 +209,12 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def calls_from(self, caller: str) -> list[dict[str, Any]]:
+        """The deliveries about calls from `caller` (each test uses its own caller)."""
+        import json
+
+        return [r for r in self.requests if json.loads(r["body"])["caller"] == caller]
 
 
 @pytest.fixture
@@ -252,17 +261,114 @@ def test_pixels_are_signed_templated_and_retried_without_touching_the_call(
     # A call that does not convert fires nothing (the pixel wants conversions only)
     cpaas.place_call("+13105550131", number, default_party=PartyBehaviour.answer(talk=10))
     assert len(receiver.requests) == 1
-    # The endpoint fails: the call is settled all the same, and the pixel is retried later
+    # The endpoint fails: the call is settled all the same, and the pixel is retried by the
+    # next retry run (due at once; runs are a minute apart)
     receiver.fail = True
     failed = cpaas.place_call("+13105550132", number, default_party=PartyBehaviour.answer(talk=100))
     assert record(failed.call_sid).payout_cents == 1200
     assert len(receiver.requests) == 2
     receiver.fail = False
-    assert retry_due("acc_demo", utcnow()) == 0  # not due yet (30 s backoff)
-    assert retry_due("acc_demo", utcnow() + timedelta(minutes=1)) == 1
+    assert retry_due("acc_demo", utcnow()) == 1
     assert len(receiver.requests) == 3
     assert json.loads(receiver.requests[2]["body"])["call_sid"] == failed.call_sid
     assert retry_due("acc_demo", utcnow() + timedelta(minutes=10)) == 0  # delivered once
+
+
+class ProcessDied(BaseException):
+    """The Lambda's process ending mid-delivery: no handler in the app can catch it."""
+
+
+def test_a_pixel_whose_process_died_mid_delivery_is_delivered_later_exactly_once(
+    setup: Setup, cpaas: CallSimulator, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from chalicelib import outbound
+    from chalicelib.clock import utcnow
+    from chalicelib.voice.pixels import retry_due
+
+    target = setup.target(setup.buyer(), "+14155550261")
+    pixel = {"url": receiver.url + "/done", "secret": "died-mid-delivery-1"}
+    _, number = setup.campaign([{"target_id": target}], pixels=[pixel])
+
+    def dies(*args: Any, **kwargs: Any) -> Any:
+        raise ProcessDied
+
+    monkeypatch.setattr(outbound, "call", dies)
+    with pytest.raises(ProcessDied):
+        cpaas.place_call("+13105550160", number, default_party=PartyBehaviour.answer(talk=30))
+    monkeypatch.undo()
+    assert receiver.calls_from("+13105550160") == []
+    # A retry run at once leaves it alone: the dead process may still have been delivering
+    retry_due("acc_demo", utcnow())
+    assert receiver.calls_from("+13105550160") == []
+    # A minute later (that attempt's claim has run out) a run delivers it, and only once
+    later = utcnow() + timedelta(minutes=1)
+    retry_due("acc_demo", later)
+    retry_due("acc_demo", later + timedelta(seconds=1))
+    retry_due("acc_demo", later + timedelta(minutes=30))
+    (delivered,) = receiver.calls_from("+13105550160")
+    assert delivered["path"] == "/done"
+
+
+def test_a_failed_pixel_is_retried_by_the_schedule_that_runs_every_minute(
+    setup: Setup, cpaas: CallSimulator, receiver: Receiver, client: Client, platform: Any
+) -> None:
+    from chalice.app import ScheduledEventConfig
+
+    target = setup.target(setup.buyer(), "+14155550262")
+    pixel = {"url": receiver.url + "/retry", "secret": "retried-in-a-minute"}
+    _, number = setup.campaign([{"target_id": target}], pixels=[pixel])
+    receiver.fail = True
+    cpaas.place_call("+13105550161", number, default_party=PartyBehaviour.answer(talk=30))
+    assert len(receiver.calls_from("+13105550161")) == 1
+    receiver.fail = False
+    schedules = {
+        source.name: source.schedule_expression
+        for source in platform.app.event_sources
+        if isinstance(source, ScheduledEventConfig)
+    }
+    every_minute = [
+        name
+        for name, rate in schedules.items()
+        if (rate if isinstance(rate, str) else rate.to_string()) == "rate(1 minute)"
+    ]
+    assert every_minute, "no function runs every minute"
+    event = client.events.generate_cw_event("aws.events", "Scheduled Event", {}, [])
+    for name in every_minute:
+        client.lambda_.invoke(name, event)
+    assert len(receiver.calls_from("+13105550161")) == 2
+
+
+def test_retriers_racing_on_one_due_pixel_deliver_it_once(
+    setup: Setup, cpaas: CallSimulator, receiver: Receiver
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import timedelta
+
+    from chalicelib.clock import utcnow
+    from chalicelib.voice.pixels import retry_due
+
+    target = setup.target(setup.buyer(), "+14155550263")
+    pixel = {"url": receiver.url + "/race", "secret": "raced-by-retriers"}
+    _, number = setup.campaign([{"target_id": target}], pixels=[pixel])
+    receiver.fail = True
+    cpaas.place_call("+13105550162", number, default_party=PartyBehaviour.answer(talk=30))
+    receiver.fail = False
+    # A slow endpoint: every retrier has read the due job before the first delivery ends
+    receiver.delay = 0.5
+    later = utcnow() + timedelta(minutes=1)
+    racers = 3
+    start = threading.Barrier(racers)
+
+    def retrier(_: int) -> int:
+        start.wait()
+        return retry_due("acc_demo", later)
+
+    with ThreadPoolExecutor(racers) as pool:
+        list(pool.map(retrier, range(racers)))
+    assert len(receiver.calls_from("+13105550162")) == 2  # the failed attempt + one retry
 
 
 def test_falling_through_to_another_target_of_the_same_buyer_keeps_one_buyer_slot(

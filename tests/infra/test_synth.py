@@ -150,6 +150,7 @@ def test_each_function_role_grants_only_what_that_function_needs(synth: Synth) -
     roles = set(_resources(synth.raw, "AWS::IAM::Role"))
     (api_role,) = {k for k in roles if k.startswith("APIHandlerRole")}
     (sweep_role,) = {k for k in roles if k.startswith("SweepRole")}
+    (pixels_role,) = {k for k in roles if k.startswith("RetryPixelsRole")}
     api = _role_statements(synth, api_role)
     tables = api["Tables"]
     assert "dynamodb:Scan" not in tables["Action"]
@@ -162,12 +163,14 @@ def test_each_function_role_grants_only_what_that_function_needs(synth: Synth) -
     token = json.dumps(api["CpaasToken"])
     assert settings.twilio_auth_token_parameter in token
     assert api["CpaasToken"]["Action"] == "ssm:GetParameter"
-    # The sweep signs nobody in and reads no CPaaS token.
+    # The sweep and the pixel retrier sign nobody in and read no CPaaS token.
     assert set(_role_statements(synth, sweep_role)) == {"Tables", "Logs", "Tracing"}
+    assert set(_role_statements(synth, pixels_role)) == {"Tables", "Logs", "Tracing"}
     functions = _resources(synth.raw, "AWS::Serverless::Function")
     assert {json.dumps(f["Properties"]["Role"]) for f in functions.values()} == {
         json.dumps({"Fn::GetAtt": [api_role, "Arn"]}),
         json.dumps({"Fn::GetAtt": [sweep_role, "Arn"]}),
+        json.dumps({"Fn::GetAtt": [pixels_role, "Arn"]}),
     }
 
 
@@ -221,10 +224,8 @@ def test_alarms_cover_5xx_lambda_errors_and_throttles_and_table_throttles(synth:
     names = sorted((p["Namespace"], p["MetricName"]) for p in plain)
     assert names == [
         ("AWS/ApiGateway", "5XXError"),
-        ("AWS/Lambda", "Errors"),
-        ("AWS/Lambda", "Errors"),
-        ("AWS/Lambda", "Throttles"),
-        ("AWS/Lambda", "Throttles"),
+        *[("AWS/Lambda", "Errors")] * 3,  # the API, the sweep, the pixel retrier
+        *[("AWS/Lambda", "Throttles")] * 3,
     ]
     table_alarms = [a["Properties"] for a in alarms if "Metrics" in a["Properties"]]
     assert len(table_alarms) == 2
@@ -236,12 +237,13 @@ def test_alarms_cover_5xx_lambda_errors_and_throttles_and_table_throttles(synth:
     assert not _resources(synth.raw, "AWS::StepFunctions::StateMachine")  # dialer not landed
 
 
-def test_functions_carry_the_environment_and_the_sweep_schedule(synth: Synth) -> None:
+def test_functions_carry_the_environment_and_the_schedules(synth: Synth) -> None:
     settings = STAGES[synth.stage]
     functions = _resources(synth.raw, "AWS::Serverless::Function")
     assert {f["Properties"]["FunctionName"] for f in functions.values()} == {
         settings.api_function_name,
         settings.sweep_function_name,
+        settings.pixels_function_name,
     }
     app_table = _logical_id_of_table(synth, settings.app_table_name)
     distribution = _logical_id(synth, "AWS::CloudFront::Distribution")
@@ -266,6 +268,13 @@ def test_functions_carry_the_environment_and_the_sweep_schedule(synth: Synth) ->
     (sweep,) = [f for f in functions.values() if f["Properties"]["Handler"].endswith(".sweep")]
     (event,) = sweep["Properties"]["Events"].values()
     assert event == {"Type": "Schedule", "Properties": {"Schedule": "rate(10 minutes)"}}
+    # A failed pixel waits for the next run of its retrier: at most a minute.
+    (retrier,) = [
+        f for f in functions.values() if f["Properties"]["Handler"].endswith(".retry_pixels")
+    ]
+    assert retrier["Properties"]["FunctionName"] == settings.pixels_function_name
+    (event,) = retrier["Properties"]["Events"].values()
+    assert event == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
     # The API names its handler by ARN, not by reference: no API -> function -> CDN cycle.
     assert "APIHandler.Arn" not in json.dumps(synth.raw["Resources"]["RestAPI"])
 
