@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from chalicelib import clock as app_clock
+from tests.support import Clock
 from tools.localaws import moto_server
 
 PUBLIC_BASE_URL = "https://hooks.example.test/api"  # as behind an API Gateway stage
@@ -51,3 +53,13 @@ def platform(aws_endpoint: str) -> Platform:
     import app as app_module
 
     return Platform(app=app_module.app, env=env, secrets=secrets, endpoint=aws_endpoint)
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """The app's clock for this test: it runs as the wall clock until the test sets it, and
+    runs again afterwards whatever the test did."""
+    try:
+        yield Clock()
+    finally:
+        app_clock.fix(None)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 import pytest
 from twilio.request_validator import RequestValidator
 
+from chalicelib import clock
 from tools.localaws import free_port
 
 __all__ = ["free_port"]
@@ -62,3 +64,30 @@ def system_tool(name: str, package: str) -> str:
     if found is None:
         missing_system_package(f"{name} is not installed (Debian package {package})")
     return found
+
+
+class Clock:
+    """Sets the time every module of the app reads (`chalicelib.clock`), for in-process tests.
+
+    Use it through the `clock` fixture, which lets the wall clock run again after the test.
+    """
+
+    def now(self) -> datetime:
+        return clock.utcnow()
+
+    def stop(self) -> datetime:
+        """Stop the clock where it stands; returns that moment."""
+        return self.set(clock.utcnow())
+
+    def set(self, moment: datetime) -> datetime:
+        """Stop the clock at `moment` (an aware datetime) until set or advanced again."""
+        clock.fix(moment)
+        return moment
+
+    def advance(self, by: timedelta) -> datetime:
+        """Move the clock on by `by` from where it stands (from the wall clock if it runs)."""
+        return self.set(clock.utcnow() + by)
+
+    def run(self) -> None:
+        """Let the wall clock run again."""
+        clock.fix(None)
