@@ -15,9 +15,8 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.clock import utcnow
-from tests.app.conftest import api
-from tests.app.test_inbound_routing import Setup, record
 from tests.support import Clock
+from tests.support.app import Setup, api, record
 from tools.callsim import CallSimulator, PartyBehaviour
 
 _numbers = itertools.count(1)
@@ -72,11 +71,6 @@ class Dni:
             body={},
             headers={"X-Pool-Key": key or self.key},
         )
-
-
-@pytest.fixture
-def setup(client: Client, admin_token: str) -> Setup:
-    return Setup(client, admin_token)
 
 
 # --- pools --------------------------------------------------------------------------------------

@@ -12,10 +12,9 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.store import keys
-from tests.app.conftest import api
-from tests.app.test_inbound_routing import Setup, counter, new_number, record
-from tests.bidders import BidderServer, destination_for
 from tests.support import Clock
+from tests.support.app import Setup, api, counter, new_number, record
+from tests.support.bidders import BidderServer, destination_for
 from tools.callsim import CallSimulator, PartyBehaviour
 
 _callers = itertools.count(100)
@@ -29,11 +28,6 @@ def new_caller() -> str:
 def bidders() -> Iterator[BidderServer]:
     with BidderServer() as running:
         yield running
-
-
-@pytest.fixture
-def setup(client: Client, admin_token: str) -> Setup:
-    return Setup(client, admin_token)
 
 
 def rtb_target(setup: Setup, buyer_id: str, url: str | None, **body: Any) -> str:

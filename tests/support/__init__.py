@@ -1,7 +1,10 @@
-"""Helpers shared by the test suites: free ports, signing like the CPaaS, logins."""
+"""Helpers shared by the test suites: free ports, signing like the CPaaS, logins, fresh caller
+numbers, system tools, the app's clock. Suite-specific helpers are in this package's modules:
+`app` (the app in process), `browser`, `bidders`, `edge`."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from datetime import datetime, timedelta
@@ -43,6 +46,14 @@ def call_params(call_sid: str, from_: str, to: str, **extra: str) -> dict[str, s
     }
     params.update(extra)
     return params
+
+
+_callers = itertools.count(1000)
+
+
+def caller() -> str:
+    """A caller number no other test of this run has used (the local stack keeps its data)."""
+    return f"+1312555{next(_callers):04d}"
 
 
 def bearer(token: str) -> dict[str, Any]:
