@@ -303,6 +303,7 @@ PHONES = 200
 LOAD_SECONDS = 60
 
 
+@pytest.mark.slow
 def test_200_phones_registering_and_re_registering_for_a_minute_match_kamailio(
     stack: LocalStack, marketer: Marketer, tmp_path: Path
 ) -> None:
