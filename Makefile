@@ -2,6 +2,8 @@
 #   make run   - start the local stack (moto server + chalice local on 127.0.0.1:8000,
 #                the dashboard on 127.0.0.1:8001)
 #   make test  - lint, type-check, check the import layers and run the test suite
+#                (without the soaks marked slow)
+#   make test-slow - run only the soaks marked slow (the 200-phone SIP edge minute)
 #   make synth - synthesise the CDK app (every stage) offline into infra/cdk.out/
 
 SHELL := /bin/bash
@@ -10,7 +12,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup system-deps dashboard bench synth clean
+.PHONY: run test test-slow lint setup system-deps dashboard bench synth clean
 
 setup: system-deps $(STAMP)
 
@@ -33,6 +35,9 @@ lint: setup
 # here, at set-up time), so the infra tests synthesise from that cache without the network.
 test: lint dashboard synth
 	$(PY) -m pytest
+
+test-slow: setup
+	$(PY) -m pytest -m slow
 
 run: setup dashboard
 	$(PY) -m tools.devstack --demo-traffic

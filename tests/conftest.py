@@ -4,26 +4,13 @@ same code as `make run`, and the Chalice app imported against it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
+from chalicelib import clock as app_clock
+from tests.support import Clock
+from tests.support.app import PUBLIC_BASE_URL, Platform
 from tools.localaws import moto_server
-
-PUBLIC_BASE_URL = "https://hooks.example.test/api"  # as behind an API Gateway stage
-
-
-@dataclass
-class Platform:
-    app: Any
-    env: dict[str, str]
-    secrets: Any
-    endpoint: str
-
-    @property
-    def auth_token(self) -> str:
-        return str(self.secrets.twilio_auth_token)
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +38,13 @@ def platform(aws_endpoint: str) -> Platform:
     import app as app_module
 
     return Platform(app=app_module.app, env=env, secrets=secrets, endpoint=aws_endpoint)
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """The app's clock for this test: it runs as the wall clock until the test sets it, and
+    runs again afterwards whatever the test did."""
+    try:
+        yield Clock()
+    finally:
+        app_clock.fix(None)

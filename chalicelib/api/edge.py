@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from typing import Annotated
 
 from chalice.app import Blueprint, Request, Response
 from pydantic import Field
 
+from chalicelib import clock
 from chalicelib.api.http import ApiError, authenticated, json_response, parse_body
 from chalicelib.api.schemas import Strict
 from chalicelib.edge import phones
@@ -80,7 +80,7 @@ edge_view = authenticated(authenticate_edge)
 
 
 def _moment(at: float | None) -> float:
-    now = time.time()
+    now = clock.timestamp()
     if at is None:
         return now
     if at < now - MAX_REPORT_AGE_SECONDS or at > now + MAX_CLOCK_AHEAD_SECONDS:

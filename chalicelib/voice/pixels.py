@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
-from chalicelib import outbound
+from chalicelib import clock, outbound
 from chalicelib.campaigns import CampaignConfig
 from chalicelib.campaigns.settings import Pixel
 from chalicelib.observability import logger
@@ -86,7 +86,7 @@ def signature(secret: str, timestamp: int, signed: bytes) -> str:
 def _deliver(url: str, method: str, secret: str, data: dict[str, Any]) -> str | None:
     """One delivery attempt; None on a 2xx, else the reason."""
     body = json.dumps(data, sort_keys=True).encode() if method == "POST" else None
-    stamp = int(time.time())
+    stamp = int(clock.timestamp())
     headers = {
         "User-Agent": "ppc-platform-pixels/1",
         SIGNATURE_HEADER: signature(secret, stamp, body if body is not None else url.encode()),

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
 from chalice.test import Client
 
-from tests.conftest import Platform
-from tests.support import bearer
+from tests.support.app import PUBLIC_BASE_URL, Platform, Setup, Tenant, api, login
 from tools.callsim import CallSimulator
 
 
@@ -20,34 +16,6 @@ from tools.callsim import CallSimulator
 def client(platform: Platform) -> Iterator[Client]:
     with Client(platform.app) as test_client:
         yield test_client
-
-
-def api(
-    client: Client,
-    method: str,
-    path: str,
-    token: str | None = None,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-) -> Any:
-    """A JSON API call; returns the chalice test response (`.status_code`, `.json_body`)."""
-    all_headers = {"Content-Type": "application/json", **(headers or {})}
-    if token:
-        all_headers.update(bearer(token))
-    payload = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
-    return getattr(client.http, method.lower())(path, headers=all_headers, body=payload)
-
-
-def login(client: Client, email: str, password: str) -> str:
-    reply = api(client, "POST", "/api/v1/auth/login", body={"email": email, "password": password})
-    assert reply.status_code == 200, reply.body
-    return str(reply.json_body["id_token"])
-
-
-@dataclass
-class Tenant:
-    account_id: str
-    admin_token: str
 
 
 @pytest.fixture(scope="session")
@@ -114,10 +82,14 @@ def chalice_transport(client: Client) -> httpx.MockTransport:
 @pytest.fixture
 def cpaas(client: Client, platform: Platform) -> Iterator[CallSimulator]:
     """The call simulator playing the CPaaS against the in-process app."""
-    from tests.conftest import PUBLIC_BASE_URL
-
     http = httpx.Client(transport=chalice_transport(client), base_url="http://app.test")
     with CallSimulator(
         "http://app.test", platform.auth_token, public_base_url=PUBLIC_BASE_URL, client=http
     ) as simulator:
         yield simulator
+
+
+@pytest.fixture
+def setup(client: Client, admin_token: str) -> Setup:
+    """Set-up through the API as the demo account's admin."""
+    return Setup(client, admin_token)

@@ -14,8 +14,7 @@ import pytest
 from chalice.test import Client
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.app.conftest import Tenant, api
-from tests.conftest import Platform
+from tests.support.app import Platform, Tenant, api
 
 
 def moto_signing_key() -> Any:

@@ -21,7 +21,7 @@ from chalicelib.bidding.auction import BidLogEntry
 from chalicelib.store import bids as bid_store
 from chalicelib.store.bids import AuctionRecord, record_auction
 from chalicelib.store.models import AppItem, BidItem
-from tests.app.conftest import Tenant, api
+from tests.support.app import Tenant, api
 
 # Days no other test writes bids on, so listings of them hold exactly what these tests wrote.
 CALL_DAY = "2024-02-03"

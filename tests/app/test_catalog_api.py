@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from tests.app.conftest import Tenant, api
+from tests.support.app import Tenant, api
 
 
 def post(client: Client, token: str, path: str, body: dict[str, Any]) -> Any:
@@ -187,7 +187,7 @@ def test_agents_read_but_cannot_change_routing(client: Client, agent_token: str)
 
 def test_search_and_buy_a_number_points_its_webhooks_here(client: Client, admin_token: str) -> None:
     from chalicelib.telephony import FakeTelephony, get_telephony
-    from tests.conftest import PUBLIC_BASE_URL
+    from tests.support.app import PUBLIC_BASE_URL
 
     telephony = get_telephony()
     assert isinstance(telephony, FakeTelephony)  # no CPaaS credentials in tests

@@ -6,8 +6,7 @@ from datetime import datetime
 
 from chalice.test import Client
 
-from tests.app.conftest import Tenant, api
-from tests.app.test_inbound_routing import Setup, record
+from tests.support.app import Setup, Tenant, api, record
 from tools.callsim import CallSimulator, PartyBehaviour
 
 PIXEL = {"url": "https://hooks.example.com/pixel", "secret": "s" * 20}

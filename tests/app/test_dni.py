@@ -8,15 +8,15 @@ import io
 import itertools
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from chalice.test import Client
 
 from chalicelib.clock import utcnow
-from tests.app.conftest import api
-from tests.app.test_inbound_routing import Setup, record
+from tests.support import Clock
+from tests.support.app import Setup, api, record
 from tools.callsim import CallSimulator, PartyBehaviour
 
 _numbers = itertools.count(1)
@@ -71,20 +71,6 @@ class Dni:
             body={},
             headers={"X-Pool-Key": key or self.key},
         )
-
-
-def at(moment: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run the DNI routes (and call arrival) at `moment`."""
-    from chalicelib.api import dni as routes
-    from chalicelib.voice import inbound
-
-    monkeypatch.setattr(routes, "utcnow", lambda: moment)
-    monkeypatch.setattr(inbound, "utcnow", lambda: moment)
-
-
-@pytest.fixture
-def setup(client: Client, admin_token: str) -> Setup:
-    return Setup(client, admin_token)
 
 
 # --- pools --------------------------------------------------------------------------------------
@@ -164,19 +150,19 @@ def test_an_exhausted_pool_hands_out_its_overflow_number(setup: Setup) -> None:
 
 
 def test_numbers_are_handed_out_least_recently_released_first_and_locally(
-    setup: Setup, monkeypatch: pytest.MonkeyPatch
+    setup: Setup, clock: Clock
 ) -> None:
     dni = Dni(setup, areas=["212", "415", "415"], idle_seconds=60)
-    start = utcnow()
+    start = clock.now()
     handed = []
     for seconds in (0, 10, 20):  # three visitors take the three numbers, ten seconds apart
-        at(start + timedelta(seconds=seconds), monkeypatch)
+        clock.set(start + timedelta(seconds=seconds))
         handed.append(dni.session()["number"])
     assert sorted(handed) == sorted(dni.numbers)
     # All released by now; the one released first comes back first.
-    at(start + timedelta(minutes=10), monkeypatch)
+    clock.set(start + timedelta(minutes=10))
     assert dni.session()["number"] == handed[0]
-    at(start + timedelta(minutes=20), monkeypatch)
+    clock.set(start + timedelta(minutes=20))
     # Least recently released is now handed[1]; a visitor from 212 gets the 212 number.
     local = dni.session(area_code="212")["number"]
     assert local == dni.numbers[0] != handed[1]
@@ -242,18 +228,17 @@ def test_source_numbers_win_over_the_pool(setup: Setup) -> None:
 
 
 def test_heartbeats_keep_the_number_and_an_expired_session_is_told_so(
-    setup: Setup, monkeypatch: pytest.MonkeyPatch
+    setup: Setup, clock: Clock
 ) -> None:
     dni = Dni(setup, size=1, idle_seconds=60)
-    start = utcnow()
-    at(start, monkeypatch)
+    start = clock.stop()
     visitor = dni.session()
     for minutes in (0.5, 1.0, 1.5):  # each heartbeat extends the hold by the idle limit
-        at(start + timedelta(minutes=minutes), monkeypatch)
+        clock.set(start + timedelta(minutes=minutes))
         assert dni.heartbeat(visitor["session_id"]).status_code == 200
-    at(start + timedelta(minutes=2), monkeypatch)
+    clock.set(start + timedelta(minutes=2))
     assert dni.session()["kind"] == "overflow"  # still held by the first visitor
-    at(start + timedelta(minutes=5), monkeypatch)
+    clock.set(start + timedelta(minutes=5))
     gone = dni.heartbeat(visitor["session_id"])
     assert gone.status_code == 410 and gone.json_body["error"] == "session_expired"
     # The page asks again, as the same visitor: the number is free, so it gets it back.
@@ -299,11 +284,10 @@ def test_the_snippet_is_served_as_javascript(client: Client) -> None:
 
 
 def test_a_call_is_attributed_to_the_visitor_holding_the_number(
-    setup: Setup, cpaas: CallSimulator, client: Client, monkeypatch: pytest.MonkeyPatch
+    setup: Setup, cpaas: CallSimulator, client: Client, clock: Clock
 ) -> None:
     dni = Dni(setup, size=2, idle_seconds=60, attribution_grace_seconds=300)
-    start = utcnow()
-    at(start, monkeypatch)
+    start = clock.stop()
     visit = dni.session(
         page_url="https://shop.example/landing",
         referrer="https://www.google.com/",
@@ -322,11 +306,11 @@ def test_a_call_is_attributed_to_the_visitor_holding_the_number(
     assert tags["landing_page"] == "https://shop.example/landing"
     assert tags["dni_session_id"] == visit["session_id"]
     # Released a minute ago, inside the grace period: still this visitor's call.
-    at(start + timedelta(minutes=2), monkeypatch)
+    clock.set(start + timedelta(minutes=2))
     late = cpaas.place_call(new_caller(), visit["number"], default_party=PartyBehaviour.no_answer())
     assert record(late.call_sid).tags["dni_session_id"] == visit["session_id"]
     # Long after: nobody's.
-    at(start + timedelta(hours=1), monkeypatch)
+    clock.set(start + timedelta(hours=1))
     cold = cpaas.place_call(new_caller(), visit["number"], default_party=PartyBehaviour.no_answer())
     assert "dni_session_id" not in record(cold.call_sid).tags.as_dict()
     # The converted call with a gclid is in the Google Ads offline conversion file.
@@ -345,14 +329,13 @@ def test_a_call_is_attributed_to_the_visitor_holding_the_number(
 # --- the advisor ----------------------------------------------------------------------------------
 
 
-def test_pool_stats_report_use_and_recommend_a_size(
-    setup: Setup, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pool_stats_report_use_and_recommend_a_size(setup: Setup, clock: Clock) -> None:
     dni = Dni(setup, size=2, idle_seconds=600)
-    start = utcnow() - timedelta(hours=2)
+    start = clock.now() - timedelta(hours=2)
     for minute in (0, 1, 2, 3):  # four visitors within minutes: two get numbers, two overflow
-        at(start + timedelta(minutes=minute), monkeypatch)
+        clock.set(start + timedelta(minutes=minute))
         dni.session()
+    clock.set(start + timedelta(hours=2))
     reply = api(
         setup.client,
         "GET",

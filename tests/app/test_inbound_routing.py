@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,63 +9,9 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.store import keys
-from chalicelib.store.models import CallItem, CounterItem
-from tests.app.conftest import api
+from tests.support import call_params
+from tests.support.app import Setup, api, counter, new_sid, post_signed, record
 from tools.callsim import CallSimulator, Geo, PartyBehaviour
-
-_numbers = itertools.count(100)
-
-
-def new_number() -> str:
-    return f"+1888555{next(_numbers):04d}"
-
-
-class Setup:
-    """Builds buyers, targets, a campaign and a tracking number through the API."""
-
-    def __init__(self, client: Client, token: str) -> None:
-        self.client, self.token = client, token
-
-    def post(self, path: str, body: dict[str, Any], status: int = 201) -> dict[str, Any]:
-        reply = api(self.client, "POST", path, self.token, body)
-        assert reply.status_code == status, reply.body
-        return dict(reply.json_body)
-
-    def buyer(self, **body: Any) -> str:
-        return str(self.post("/api/v1/buyers", {"name": "Buyer", **body})["buyer"]["id"])
-
-    def target(self, buyer_id: str, destination: str, **body: Any) -> str:
-        created = self.post(
-            "/api/v1/targets",
-            {"name": destination, "buyer_id": buyer_id, "destination": destination, **body},
-        )
-        return str(created["target"]["id"])
-
-    def campaign(self, plan: list[dict[str, Any]], **body: Any) -> tuple[str, str]:
-        campaign = self.post("/api/v1/campaigns", {"name": "Campaign", "plan": plan, **body})
-        campaign_id = campaign["campaign"]["id"]
-        number = new_number()
-        self.post(
-            "/api/v1/numbers",
-            {"number": number, "campaign_id": campaign_id, "source": "Google Ads"},
-        )
-        return campaign_id, number
-
-
-@pytest.fixture
-def setup(client: Client, admin_token: str) -> Setup:
-    return Setup(client, admin_token)
-
-
-def record(call_sid: str) -> CallItem:
-    return CallItem.get(keys.call_pk(call_sid), keys.META)
-
-
-def counter(pk: str, sk: str = "CONC") -> int:
-    try:
-        return int(CounterItem.get(pk, sk).n)
-    except CounterItem.DoesNotExist:
-        return 0
 
 
 def test_priority_routing_connects_converts_and_pays(setup: Setup, cpaas: CallSimulator) -> None:
@@ -151,8 +96,6 @@ def test_a_call_whose_final_status_never_came_is_closed_by_the_sweep(
 
     from chalicelib.clock import utcnow
     from chalicelib.voice.sweep import sweep_account
-    from tests.app.test_voice_webhooks import new_sid, post_signed
-    from tests.support import call_params
 
     target = setup.target(setup.buyer(), "+14155550221", caps={"concurrency": 1})
     _, number = setup.campaign([{"target_id": target}])
@@ -396,8 +339,6 @@ def test_falling_through_to_another_target_of_the_same_buyer_keeps_one_buyer_slo
 def test_retried_and_late_webhooks_change_nothing(
     setup: Setup, client: Client, platform: Any
 ) -> None:
-    from tests.app.test_voice_webhooks import new_sid, post_signed
-    from tests.support import call_params
 
     target = setup.target(setup.buyer(), "+14155550251", caps={"concurrency": 1})
     _, number = setup.campaign(
@@ -440,8 +381,6 @@ def test_retried_and_late_webhooks_change_nothing(
 def test_simultaneous_offer_frees_the_other_targets_when_one_accepts(
     setup: Setup, client: Client, platform: Any
 ) -> None:
-    from tests.app.test_voice_webhooks import new_sid, post_signed
-    from tests.support import call_params
 
     destinations = ["+14155550261", "+14155550262", "+14155550263"]
     targets = [setup.target(setup.buyer(), d, caps={"concurrency": 1}) for d in destinations]
@@ -465,8 +404,6 @@ def test_simultaneous_offer_frees_the_other_targets_when_one_accepts(
 def test_the_cpaas_fallback_url_sends_callers_to_the_campaign_fallback(
     setup: Setup, client: Client, platform: Any
 ) -> None:
-    from tests.app.test_voice_webhooks import new_sid, post_signed
-    from tests.support import call_params
 
     target = setup.target(setup.buyer(), "+14155550271")
     _, number = setup.campaign([{"target_id": target}], fallback_number="+18005550998")
@@ -485,9 +422,6 @@ def test_call_log_filters_csv_summary_and_live(
 ) -> None:
     import csv
     import io
-
-    from tests.app.test_voice_webhooks import new_sid, post_signed
-    from tests.support import call_params
 
     target = setup.target(setup.buyer(), "+14155550281", caps={"concurrency": 5})
     campaign_id, number = setup.campaign(

@@ -12,8 +12,7 @@ from chalice.test import Client
 from openapi_spec_validator import validate
 
 from chalicelib.store import calls as call_store
-from tests.app.conftest import Tenant, api
-from tests.conftest import Platform
+from tests.support.app import Platform, Tenant, api
 
 
 @pytest.mark.parametrize(

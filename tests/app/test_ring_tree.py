@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.clock import utcnow
 from chalicelib.store import keys
-from tests.app.conftest import api
-from tests.app.test_inbound_routing import Setup, counter, new_number, record
-from tests.bidders import BidderServer, destination_for
+from tests.support import Clock
+from tests.support.app import Setup, api, counter, new_number, record
+from tests.support.bidders import BidderServer, destination_for
 from tools.callsim import CallSimulator, PartyBehaviour
 
 _callers = itertools.count(100)
@@ -29,11 +28,6 @@ def new_caller() -> str:
 def bidders() -> Iterator[BidderServer]:
     with BidderServer() as running:
         yield running
-
-
-@pytest.fixture
-def setup(client: Client, admin_token: str) -> Setup:
-    return Setup(client, admin_token)
 
 
 def rtb_target(setup: Setup, buyer_id: str, url: str | None, **body: Any) -> str:
@@ -366,7 +360,7 @@ def test_a_ping_is_held_answered_again_and_routes_the_call_at_its_price(
 
 
 def test_new_tags_mean_a_new_auction_and_an_expired_bid_is_not_used(
-    setup: Setup, bidders: BidderServer, cpaas: CallSimulator, monkeypatch: pytest.MonkeyPatch
+    setup: Setup, bidders: BidderServer, cpaas: CallSimulator, clock: Clock
 ) -> None:
     buyer = setup.buyer()
     bidder = rtb_target(setup, buyer, bidders.url("/bid/2.50/0"))
@@ -378,33 +372,27 @@ def test_new_tags_mean_a_new_auction_and_an_expired_bid_is_not_used(
     second = publisher.ping(campaign_id, {"caller_id": caller, "tags": {"a": "2"}}).json_body
     assert first["bid_id"] != second["bid_id"] and second["expire_in_seconds"] <= 5
     # Ten minutes later the hold is over: the call holds its own auction.
-    from chalicelib.voice import inbound
-
-    later = utcnow() + timedelta(minutes=10)
-    monkeypatch.setattr(inbound, "utcnow", lambda: later)
+    clock.advance(timedelta(minutes=10))
     transcript = cpaas.place_call(caller, number)
     assert record(transcript.call_sid).routing["held_bid"] is None
     assert record(transcript.call_sid).routing["auction_id"]
 
 
 def test_pings_past_the_publishers_rate_limit_get_429(
-    setup: Setup, bidders: BidderServer, monkeypatch: pytest.MonkeyPatch
+    setup: Setup, bidders: BidderServer, clock: Clock
 ) -> None:
-    from chalicelib.api import rtb as routes
-
     bidder = rtb_target(setup, setup.buyer(), bidders.url("/bid/1.00/0"))
     campaign_id, _ = ring_tree(setup, [bidder], rtb={"publisher_pings_per_minute": 2})
     publisher = Publisher(setup)
     publisher.number_for(campaign_id)
     # All three pings in one minute (20 s into it), whenever the test runs.
-    minute = utcnow().replace(second=20, microsecond=0)
-    monkeypatch.setattr(routes, "utcnow", lambda: minute)
+    clock.set(clock.now().replace(second=20, microsecond=0))
     replies = [publisher.ping(campaign_id, {"caller_id": new_caller()}) for _ in range(3)]
     assert [r.status_code for r in replies] == [200, 200, 429]
     assert replies[-1].headers["Retry-After"] == "40"
     assert replies[-1].json_body["error"] == "rate_limited"
     # The next minute opens a new window.
-    monkeypatch.setattr(routes, "utcnow", lambda: minute + timedelta(minutes=1))
+    clock.advance(timedelta(minutes=1))
     assert publisher.ping(campaign_id, {"caller_id": new_caller()}).status_code == 200
 
 

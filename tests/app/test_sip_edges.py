@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from tests.app.conftest import Tenant, api
+from tests.support.app import Tenant, api
 
 EDGES = "/api/v1/sip-edges"
 DEVICES = "/api/v1/sip-devices"

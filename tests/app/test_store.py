@@ -9,7 +9,7 @@ from chalice.test import Client
 
 from chalicelib.config import get_settings
 from chalicelib.store import api_keys, calls, tables, tenants
-from tests.conftest import Platform
+from tests.support.app import Platform
 
 
 def test_table_creation_is_idempotent_and_shaped_as_documented(platform: Platform) -> None:

@@ -3,53 +3,26 @@
 from __future__ import annotations
 
 import json
-import secrets
-import xml.etree.ElementTree as ET
-from typing import Any
 
 import pytest
 from chalice.test import Client
 
 from chalicelib.store import calls as call_store
 from chalicelib.store import keys
-from chalicelib.store.models import CallItem
-from tests.conftest import PUBLIC_BASE_URL, Platform
 from tests.support import FORM, call_params, signed_form
+from tests.support.app import (
+    PUBLIC_BASE_URL,
+    Platform,
+    api,
+    is_fallback,
+    new_sid,
+    post_signed,
+    stored,
+    twiml,
+    verbs,
+)
 
 DEMO_NUMBER = "+18005550100"
-
-
-def new_sid() -> str:
-    return "CA" + secrets.token_hex(16)
-
-
-def post_signed(client: Client, platform: Platform, path: str, params: dict[str, str]) -> Any:
-    headers, body = signed_form(platform.auth_token, PUBLIC_BASE_URL + path, params)
-    return client.http.post(path, headers=headers, body=body)
-
-
-def twiml(reply: Any) -> ET.Element:
-    assert reply.status_code == 200, reply.body
-    assert reply.headers["Content-Type"] == "text/xml"
-    root = ET.fromstring(reply.body)
-    assert root.tag == "Response"
-    return root
-
-
-def verbs(root: ET.Element) -> list[str]:
-    return [child.tag for child in root]
-
-
-def stored(call_sid: str) -> CallItem | None:
-    try:
-        return CallItem.get(keys.call_pk(call_sid), keys.META)
-    except CallItem.DoesNotExist:
-        return None
-
-
-def is_fallback(root: ET.Element) -> bool:
-    say = root.find("Say")
-    return verbs(root) == ["Say", "Hangup"] and say is not None and "sorry" in (say.text or "")
 
 
 def test_signed_inbound_call_is_recorded_for_the_number_owner_and_greeted(
@@ -221,8 +194,6 @@ def test_webhook_for_another_cpaas_account_is_refused(
 def test_a_number_added_after_a_miss_rings_at_once(
     client: Client, platform: Platform, admin_token: str
 ) -> None:
-    from tests.app.conftest import api
-
     number = "+18005550177"
     first = twiml(
         post_signed(

@@ -168,7 +168,7 @@ def marketer(stack: LocalStack) -> Marketer:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's headless Chromium through Playwright, one per test module."""
-    from tests.e2e.browser import chromium
+    from tests.support.browser import chromium
 
     with chromium() as launched:
         yield launched

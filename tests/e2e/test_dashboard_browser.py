@@ -13,19 +13,18 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.e2e.conftest import ROOT, LocalStack, Marketer
+from tests.e2e.conftest import LocalStack, Marketer
+from tests.support.browser import Tab, log_in, nav_links, open_tab
 from tools.callsim import CallerScript, CallSimulator, PartyBehaviour
 
 pytestmark = pytest.mark.e2e
 
-ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 BUYER = "Acme Insurance"
 TARGET = "Acme call center"
 CAMPAIGN = "Spring Medicare"
@@ -38,58 +37,6 @@ AGENT_EMAIL = "agent@demo.example.com"
 AGENT_PASSWORD = "Agent-password-1!"
 ADMIN_PAGES = ["Campaigns", "Buyers & targets", "Numbers", "Publishers", "Users"]
 AGENT_PAGES = ["Overview", "Call log", "Reports", "SIP phones"]
-# Chromium's own console line for an HTTP error answer; the tests that provoke one expect it.
-HTTP_ERROR_LINE = re.compile(r"^Failed to load resource: the server responded with a status of")
-
-
-@dataclass
-class Tab:
-    """A page in its own browser context, with what its console and scripts reported."""
-
-    page: Page
-    console: list[tuple[str, str]] = field(default_factory=list)
-    checked: int = 0
-
-    def problems(self, allow_http_errors: bool = False) -> list[str]:
-        """Console errors and uncaught exceptions since the last call."""
-        new, self.checked = self.console[self.checked :], len(self.console)
-        return [
-            text
-            for kind, text in new
-            if kind in {"error", "pageerror"}
-            and not (allow_http_errors and HTTP_ERROR_LINE.match(text))
-        ]
-
-    def screenshot(self, name: str) -> None:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-    def go(self, dashboard: str, route: str) -> None:
-        self.page.goto(f"{dashboard}/#/{route}")
-
-
-def open_tab(browser: Browser, url: str, width: int = 1280) -> Tab:
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    tab = Tab(page)
-    page.on("console", lambda message: tab.console.append((message.type, message.text)))
-    page.on("pageerror", lambda error: tab.console.append(("pageerror", str(error))))
-    page.goto(url)
-    return tab
-
-
-def log_in(tab: Tab, email: str, password: str) -> None:
-    form = tab.page.get_by_role("form", name="Log in")
-    form.get_by_label("Email").fill(email)
-    form.get_by_label("Password").fill(password)
-    form.get_by_role("button", name="Log in").click()
-
-
-def nav_links(page: Page) -> list[str]:
-    nav = page.get_by_role("navigation", name="Main")
-    expect(nav.get_by_role("link").first).to_be_visible()
-    return [text.strip() for text in nav.get_by_role("link").all_inner_texts()]
 
 
 def metric(page: Page, key: str) -> Locator:

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Locator, Page, expect
 
 from tests.e2e.conftest import LocalStack, Marketer
-from tests.e2e.test_dashboard_browser import Tab, log_in, nav_links, open_tab
+from tests.support.browser import Tab, log_in, nav_links, open_tab
 
 pytestmark = pytest.mark.e2e
 

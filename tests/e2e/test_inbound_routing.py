@@ -3,7 +3,6 @@ call simulator, configuration made through the management API as a marketer woul
 
 from __future__ import annotations
 
-import itertools
 import secrets
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
@@ -15,15 +14,10 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import LocalStack, Marketer
-from tests.support import call_params
+from tests.support import call_params, caller
 from tools.callsim import CallerScript, CallSimulator, Geo, PartyBehaviour
 
 pytestmark = pytest.mark.e2e
-_callers = itertools.count(1000)
-
-
-def caller() -> str:
-    return f"+1312555{next(_callers):04d}"
 
 
 def answer(talk: float = 120, after: float = 2) -> PartyBehaviour:

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.bidders import BidderServer, destination_for
 from tests.e2e.conftest import LocalStack, Marketer
-from tests.e2e.test_inbound_routing import caller
+from tests.support import caller
+from tests.support.bidders import BidderServer, destination_for
 from tools.callsim import CallSimulator, PartyBehaviour
 
 pytestmark = pytest.mark.e2e

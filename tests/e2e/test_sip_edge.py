@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import LocalStack, Marketer
-from tests.e2e.test_inbound_routing import caller
-from tests.edge.harness import DOMAIN, Edge, free_port, sipp, wait_for
+from tests.support import caller
+from tests.support.edge import DOMAIN, Edge, free_port, sipp, wait_for
 from tools.callsim import CallSimulator, PartyBehaviour
 
 pytestmark = pytest.mark.e2e
@@ -303,6 +303,7 @@ PHONES = 200
 LOAD_SECONDS = 60
 
 
+@pytest.mark.slow
 def test_200_phones_registering_and_re_registering_for_a_minute_match_kamailio(
     stack: LocalStack, marketer: Marketer, tmp_path: Path
 ) -> None:

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests.edge.harness import DOMAIN, EDGE, ROOT, Edge, free_port, ha1, render, sipp, wait_for
 from tests.support import system_tool
+from tests.support.edge import DOMAIN, EDGE, ROOT, Edge, free_port, ha1, render, sipp, wait_for
 
 SECRET = "edge-shared-secret-0123456789"
 PASSWORD = "pw-1001-correct"

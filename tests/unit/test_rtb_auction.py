@@ -33,7 +33,7 @@ from chalicelib.bidding.auction import (
 )
 from chalicelib.bidding.bidders import Bidder, PingContext, ResponseMap
 from chalicelib.bidding.client import PingOutcome, PingResult, new_client, ping
-from tests.bidders import BidderServer, destination_for
+from tests.support.bidders import BidderServer, destination_for
 
 FAST = settings(max_examples=100, deadline=None, database=None)
 CTX = PingContext(

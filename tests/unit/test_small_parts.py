@@ -1,8 +1,9 @@
-"""Small pure parts: roles, keys, the TTL cache, settings, form parsing, the key hash."""
+"""Small pure parts: roles, keys, the TTL cache, settings, form parsing, the key hash, the clock."""
 
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -12,6 +13,7 @@ from chalicelib.store import keys
 from chalicelib.store.api_keys import hash_key
 from chalicelib.store.cache import TTLCache
 from chalicelib.voice.params import BadWebhook, parse_form
+from tests.support import Clock
 
 
 def test_roles_are_ordered_and_parsed() -> None:
@@ -80,3 +82,18 @@ def test_form_parsing_keeps_blanks_and_refuses_junk() -> None:
 def test_api_keys_are_stored_as_sha256() -> None:
     assert hash_key("ppk_secret") == hashlib.sha256(b"ppk_secret").hexdigest()
     assert hash_key("ppk_secret") != hash_key("ppk_secreT")
+
+
+def test_the_clock_is_set_once_for_every_module_that_reads_it(clock: Clock) -> None:
+    from chalicelib.clock import timestamp, utcnow
+    from chalicelib.rtb import auction  # imported utcnow by name before the clock was set
+
+    moment = datetime(2026, 11, 21, 9, 30, tzinfo=timezone(timedelta(hours=-5)))
+    clock.set(moment)
+    assert utcnow() == auction.utcnow() == moment and utcnow().tzinfo is UTC
+    assert timestamp() == moment.timestamp()
+    assert clock.advance(timedelta(minutes=1)) == auction.utcnow() == moment + timedelta(minutes=1)
+    with pytest.raises(ValueError, match="aware"):
+        clock.set(datetime(2026, 11, 21, 9, 30))  # a naive time would not compare with stored ones
+    clock.run()
+    assert abs(utcnow() - datetime.now(UTC)) < timedelta(seconds=5)

@@ -1,15 +1,20 @@
-"""Helpers shared by the test suites: free ports, signing like the CPaaS, logins."""
+"""Helpers shared by the test suites: free ports, signing like the CPaaS, logins, fresh caller
+numbers, system tools, the app's clock. Suite-specific helpers are in this package's modules:
+`app` (the app in process), `browser`, `bidders`, `edge`."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 import pytest
 from twilio.request_validator import RequestValidator
 
+from chalicelib import clock
 from tools.localaws import free_port
 
 __all__ = ["free_port"]
@@ -43,6 +48,14 @@ def call_params(call_sid: str, from_: str, to: str, **extra: str) -> dict[str, s
     return params
 
 
+_callers = itertools.count(1000)
+
+
+def caller() -> str:
+    """A caller number no other test of this run has used (the local stack keeps its data)."""
+    return f"+1312555{next(_callers):04d}"
+
+
 def bearer(token: str) -> dict[str, Any]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -62,3 +75,30 @@ def system_tool(name: str, package: str) -> str:
     if found is None:
         missing_system_package(f"{name} is not installed (Debian package {package})")
     return found
+
+
+class Clock:
+    """Sets the time every module of the app reads (`chalicelib.clock`), for in-process tests.
+
+    Use it through the `clock` fixture, which lets the wall clock run again after the test.
+    """
+
+    def now(self) -> datetime:
+        return clock.utcnow()
+
+    def stop(self) -> datetime:
+        """Stop the clock where it stands; returns that moment."""
+        return self.set(clock.utcnow())
+
+    def set(self, moment: datetime) -> datetime:
+        """Stop the clock at `moment` (an aware datetime) until set or advanced again."""
+        clock.fix(moment)
+        return moment
+
+    def advance(self, by: timedelta) -> datetime:
+        """Move the clock on by `by` from where it stands (from the wall clock if it runs)."""
+        return self.set(clock.utcnow() + by)
+
+    def run(self) -> None:
+        """Let the wall clock run again."""
+        clock.fix(None)

@@ -1,5 +1,5 @@
 """The SIP edge runner of tools/sipedge.py for tests: a missing kamailio or sipp fails the test
-under CI and skips it elsewhere (tests/support.py), naming the package to install."""
+under CI and skips it elsewhere (tests/support), naming the package to install."""
 
 from __future__ import annotations
 
