@@ -16,8 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from chalicelib import outbound
 from chalicelib.observability import logger
 from chalicelib.store import calls, keys
@@ -83,6 +81,8 @@ def _deliver(url: str, method: str, secret: str, data: dict[str, Any]) -> str | 
     }
     if body is not None:
         headers["Content-Type"] = "application/json"
+    import httpx  # loaded by outbound.call anyway; not with every cold start
+
     try:
         reply = outbound.call(method, url, headers=headers, content=body, timeout=3.0)
     except outbound.Refused as err:
