@@ -149,12 +149,15 @@ def main(argv: list[str] | None = None) -> int:
         webhook(args.runs)
 
         imports: dict[str, list[float]] = {kind: [] for kind in kinds}
+        cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
         webhooks: list[dict[str, Any]] = []
         for n in range(args.runs):
             order = list(kinds) if n % 2 == 0 else list(reversed(kinds))
             for kind in order:
                 child_args, child_env = kinds[kind]
-                imports[kind].append(run_child(child_args, child_env)["import_ms"])
+                timed = run_child(child_args, child_env)
+                imports[kind].append(timed["import_ms"])
+                cpu[kind].append(timed["import_cpu_ms"])
             webhooks.append(webhook(n))
         no_pyc: dict[str, list[float]] = {"boto3": [], "app": []}
         for n in range(args.no_pyc_runs):
@@ -175,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         "ratio": round(app_ms / boto3_ms, 2),
         "app_ms_min_max": [round(min(imports["app"]), 1), round(max(imports["app"]), 1)],
         "boto3_ms_min_max": [round(min(imports["boto3"]), 1), round(max(imports["boto3"]), 1)],
+        "boto3_cpu_ms": median(cpu["boto3"]),
+        "app_cpu_ms": median(cpu["app"]),
+        "ratio_cpu": round(median(cpu["app"]) / median(cpu["boto3"]), 2),
         "app_xray_ms": median(imports["app_xray"]),
         "first_webhook_ms": median(first),
         "first_webhook_import_ms": of_webhooks("import_ms"),
