@@ -15,7 +15,13 @@ from chalicelib.requests import bind_request
 
 _settings = get_settings()
 logger = Logger(service=_settings.service_name)
-tracer = Tracer(service=_settings.service_name)
+# Creating a Tracer imports the X-Ray SDK, which builds a botocore X-Ray client (≈0.2 s of a
+# cold start). Outside Lambda, or with tracing turned off, Powertools would disable it anyway,
+# so it is only created where it will trace (same rule as Powertools), and then at import, in
+# the Lambda's init phase rather than on the first request.
+tracer: Tracer | None = (
+    None if Tracer._is_tracer_disabled() else Tracer(service=_settings.service_name)
+)
 metrics = Metrics(namespace=_settings.metrics_namespace, service=_settings.service_name)
 
 
@@ -41,9 +47,12 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
         request_id=(event.context or {}).get("requestId"),
     )
     started = time.perf_counter()
-    with tracer.provider.in_subsegment(f"## {event.method} {route}") as subsegment:
+    if tracer is None:
         response = get_response(event)
-        subsegment.put_annotation(key="status", value=str(response.status_code))
+    else:
+        with tracer.provider.in_subsegment(f"## {event.method} {route}") as subsegment:
+            response = get_response(event)
+            subsegment.put_annotation(key="status", value=str(response.status_code))
     elapsed_ms = (time.perf_counter() - started) * 1000.0
     family = route.strip("/").split("/", 1)[0] or "root"
     metrics.add_dimension(name="area", value=family)

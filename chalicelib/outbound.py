@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 MAX_BODY_BYTES = 64 * 1024
 # IPv6 ranges that carry an IPv4 address inside (NAT64, 6to4, IPv4-compatible): judged by it.
 _EMBEDDING = (
@@ -93,6 +91,10 @@ def call(
     timeout: float = 3.0,
 ) -> Reply:
     """One request: no redirects, at most 64 KB read, `timeout` seconds in all."""
+    # Imported here: the calls that send nothing (most of them) do not load httpx on a
+    # cold start.
+    import httpx
+
     target = check_url(url)
     deadline = time.monotonic() + timeout
     per_step = httpx.Timeout(timeout, connect=min(timeout, 2.0))

@@ -132,7 +132,9 @@ class BuyerBody(Strict):
     name: Name
     enabled: bool = True
     timezone: Timezone = "UTC"
-    caps: CapsBody = CapsBody()
+    # Defaults are built without validation (they are valid): validating one at import
+    # would build its model's validator there, on every cold start, instead of on first use.
+    caps: CapsBody = CapsBody.model_construct()
     pixels: Pixels
 
 
@@ -163,7 +165,7 @@ class RtbBody(Strict):
     request_template: dict[TemplateField, Annotated[str, Field(max_length=500)]] | None = Field(
         default=None, max_length=50
     )
-    response_map: ResponseMapBody = ResponseMapBody()
+    response_map: ResponseMapBody = ResponseMapBody.model_construct()
     timeout_ms: Annotated[int, Field(ge=50, le=10_000)] = 2000
     floor_cents: Cents = 0
     static_bid_cents: Cents | None = None
@@ -187,9 +189,9 @@ class TargetBody(Strict):
     priority: Annotated[int, Field(ge=1, le=100)] = 1
     weight: Annotated[int, Field(ge=1, le=1000)] = 1
     enabled: bool = True
-    caps: CapsBody = CapsBody()
+    caps: CapsBody = CapsBody.model_construct()
     schedule: ScheduleBody | None = None
-    geo: GeoBody = GeoBody()
+    geo: GeoBody = GeoBody.model_construct()
     tag_rules: list[TagRuleBody] = Field(default_factory=list, max_length=20)
     rtb: RtbBody | None = None
 
@@ -308,7 +310,7 @@ class CampaignBody(Strict):
     status: Literal["active", "paused"] = "active"
     strategy: Strategy = DEFAULTS.strategy
     plan: list[PlanEntryBody] = Field(default_factory=list, max_length=50)
-    conversion: ConversionBody = ConversionBody()
+    conversion: ConversionBody = ConversionBody.model_construct()
     payout_cents: Cents = DEFAULTS.payout_cents
     revenue_cents: Cents = DEFAULTS.revenue_cents
     duplicate_window_days: Annotated[int, Field(ge=0, le=365)] = DEFAULTS.duplicates.window_days
@@ -325,7 +327,7 @@ class CampaignBody(Strict):
     max_attempts: Annotated[int, Field(ge=1, le=10)] = DEFAULTS.max_attempts
     max_ring_seconds: Annotated[int, Field(ge=10, le=600)] = DEFAULTS.max_ring_seconds
     ivr: IvrBody | None = None
-    rtb: RingTreeBody = RingTreeBody()
+    rtb: RingTreeBody = RingTreeBody.model_construct()
     pixels: Pixels
 
     @field_validator("plan")

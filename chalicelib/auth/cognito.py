@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from chalicelib.auth.roles import Role
@@ -41,6 +40,10 @@ class Tokens:
 
 @lru_cache(maxsize=1)
 def _client() -> Any:
+    # boto3 (≈30 ms) loads with the first login, not with every cold start; the handlers
+    # reach DynamoDB through PynamoDB's own botocore client.
+    import boto3
+
     settings = get_settings()
     return boto3.client(
         "cognito-idp", region_name=settings.region, endpoint_url=settings.cognito_endpoint

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from functools import lru_cache
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.auth.roles import Principal, Role
 from chalicelib.config import Settings, get_settings
+
+# PyJWT pulls in `cryptography` (≈0.1 s of a cold start), which only a request carrying a
+# token needs: the verifier imports it, not this module.
+if TYPE_CHECKING:
+    import jwt
 
 
 class InvalidToken(Exception):
@@ -30,10 +33,16 @@ class TokenVerifier:
     def __init__(self, jwks_url: str, issuer: str, client_id: str | None) -> None:
         self.issuer = issuer
         self.client_id = client_id
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_jwk_set=True, lifespan=3600, timeout=3)
+        import jwt
+
+        self._jwks: jwt.PyJWKClient = jwt.PyJWKClient(
+            jwks_url, cache_jwk_set=True, lifespan=3600, timeout=3
+        )
         self._refetched_at = float("-inf")
 
     def _signing_key(self, token: str) -> Any:
+        import jwt
+
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             keys = {k.key_id: k for k in self._jwks.get_signing_keys()}
@@ -52,6 +61,8 @@ class TokenVerifier:
         return keys[kid].key
 
     def verify(self, token: str) -> Principal:
+        import jwt
+
         signing_key = self._signing_key(token)
         try:
             claims: dict[str, Any] = jwt.decode(

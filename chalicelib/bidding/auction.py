@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import threading
 from collections import Counter
@@ -10,13 +9,19 @@ from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, Final, Literal, TypeAlias
-
-import httpx
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from chalicelib.bidding.bidders import Bidder, PingContext
-from chalicelib.bidding.client import PingResult, new_client, ping, static_result
 from chalicelib.clock import utcnow
+
+# The ping client (asyncio, httpx, h11: ≈50 ms of a cold start) is imported by the first
+# auction, not with this module, which static-target calls and the API load for its types.
+if TYPE_CHECKING:
+    import asyncio
+
+    import httpx
+
+    from chalicelib.bidding.client import PingResult
 
 BidOutcome: TypeAlias = Literal[
     "won", "lost", "below_floor", "timeout", "error", "rejected", "capped"
@@ -234,6 +239,10 @@ async def run_auction(
     `clock` stamps the auction for the bid log; `latencies` orders the pings slowest first
     and learns from this auction (None: the tree's order).
     """
+    import asyncio
+
+    from chalicelib.bidding.client import ping, static_result
+
     if isinstance(deadline_ms, bool) or not isinstance(deadline_ms, int) or deadline_ms < 1:
         raise ValueError("deadline_ms must be a positive integer")
     _check_bidders(bidders, capped)
@@ -274,6 +283,8 @@ async def run_auction(
 def _outcome_of(
     task: asyncio.Task[PingResult], bidder: Bidder, elapsed_ms: float, deadline_ms: int
 ) -> PingResult:
+    from chalicelib.bidding.client import PingResult
+
     if not task.done():
         reason = f"cut off at the auction deadline ({deadline_ms} ms)"
         return PingResult(bidder.bidder_id, "timeout", elapsed_ms, reason=reason)
@@ -302,6 +313,10 @@ class AuctionLoop:
         self._client: httpx.AsyncClient | None = None
 
     def _running(self) -> tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]:
+        import asyncio
+
+        from chalicelib.bidding.client import new_client
+
         with self._lock:
             if self._loop is None or self._client is None or self._loop.is_closed():
                 loop = asyncio.new_event_loop()
@@ -321,6 +336,8 @@ class AuctionLoop:
     ) -> AuctionResult:
         """The auction's result; TimeoutError (and the auction cancelled) if it overruns
         `timeout_s`, so a stuck loop can never hold a caller on the line."""
+        import asyncio
+
         loop, client = self._running()
         future = asyncio.run_coroutine_threadsafe(auction(client), loop)
         try:

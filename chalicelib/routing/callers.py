@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
+from itertools import count
+from pathlib import Path
 
 import phonenumbers
-from phonenumbers import carrier, geocoder
 from phonenumbers import timezone as number_timezone
 
 from chalicelib.routing.model import CallFacts
@@ -35,9 +37,68 @@ LINE_TYPES = {
 }
 
 
+NANP = "1"
+
+
+@lru_cache(maxsize=1)
+def nanp_places() -> tuple[dict[str, str], int]:
+    """English place names of the +1 prefixes in phonenumbers' geocoder data, and the
+    longest prefix.
+
+    `phonenumbers.geocoder` loads every country's place names in every language when it is
+    imported (29 generated modules, ≈0.4 s, on a cold Lambda's first call). The generated
+    modules hold the prefixes in sorted order, so the +1 prefixes, the only ones looked up
+    here, are the first four: read those, once, without importing the package.
+    """
+    spec = importlib.util.find_spec("phonenumbers.geodata")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("phonenumbers.geodata not found")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    places: dict[str, str] = {}
+    for n in count():
+        path = folder / f"data{n}.py"
+        if not path.exists():
+            break
+        # Named as the package's own submodule so its relative import resolves; it is not
+        # put in sys.modules, so a later `import phonenumbers.geocoder` is unaffected.
+        chunk_spec = importlib.util.spec_from_file_location(f"{spec.name}.data{n}", path)
+        if chunk_spec is None or chunk_spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        chunk = importlib.util.module_from_spec(chunk_spec)
+        chunk_spec.loader.exec_module(chunk)
+        data: dict[str, dict[str, str]] = chunk.data
+        places.update((k, v.get("en", "")) for k, v in data.items() if k.startswith(NANP))
+        if any(not k.startswith(NANP) for k in data):
+            break
+    return places, max(map(len, places), default=0)
+
+
+def nanp_place(number: phonenumbers.PhoneNumber) -> str:
+    """What `phonenumbers.geocoder.description_for_number(number, "en")` says of a +1
+    number's area ("San Francisco, CA", "California"), or "" where it would name only the
+    country."""
+    if number.country_code != 1:
+        return ""
+    number_type = phonenumbers.number_type(number)
+    if number_type == phonenumbers.PhoneNumberType.UNKNOWN or (
+        not phonenumbers.is_number_type_geographical(number_type, number.country_code)
+    ):
+        return ""
+    places, longest = nanp_places()
+    digits = NANP + phonenumbers.national_significant_number(number)
+    for size in range(min(longest, len(digits)), 0, -1):
+        place = places.get(digits[:size])
+        if place is not None:
+            return place
+    return ""
+
+
 @lru_cache(maxsize=4096)
 def describe_number(e164: str) -> dict[str, str]:
     """Country, state, area code, carrier, line type and timezone that the number implies."""
+    # Loads the carrier data of every country (≈25 ms), on the first call that needs it.
+    from phonenumbers import carrier
+
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
@@ -51,7 +112,7 @@ def describe_number(e164: str) -> dict[str, str]:
     if number.country_code == 1:
         national = str(number.national_number)
         found["area_code"] = national[:3]
-        place = geocoder.description_for_number(number, "en")
+        place = nanp_place(number)
         # "San Francisco, CA" or "California"
         state = place.rsplit(", ", 1)[-1] if ", " in place else US_STATES.get(place, "")
         if len(state) == 2:

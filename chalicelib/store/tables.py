@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
 
@@ -95,6 +94,8 @@ def _create_table(client: Any, name: str, layout: dict[str, Any], ttl_attribute:
 
 def ensure_tables(settings: Settings) -> list[str]:
     """Create the application and idempotency tables if missing; return the ones created."""
+    import boto3  # set-up only: the handlers talk to DynamoDB through PynamoDB's botocore client
+
     client = boto3.client(
         "dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint
     )

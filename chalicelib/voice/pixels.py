@@ -19,8 +19,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from chalicelib import clock, outbound
 from chalicelib.campaigns import CampaignConfig
 from chalicelib.campaigns.settings import Pixel
@@ -93,6 +91,8 @@ def _deliver(url: str, method: str, secret: str, data: dict[str, Any]) -> str | 
     }
     if body is not None:
         headers["Content-Type"] = "application/json"
+    import httpx  # loaded by outbound.call anyway; not with every cold start
+
     try:
         reply = outbound.call(method, url, headers=headers, content=body, timeout=3.0)
     except outbound.Refused as err:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import quote, urlencode
 
-from aws_lambda_powertools.utilities import parameters
 from chalice.app import Request
 from twilio.request_validator import RequestValidator
 
@@ -13,7 +12,8 @@ from chalicelib.config import Settings, get_settings
 
 
 class SignatureUnverifiable(Exception):
-    """No auth token is configured: nothing can be verified, so nothing is accepted."""
+    """No auth token is configured, or SSM would not give it: nothing can be verified, so
+    nothing is accepted."""
 
 
 def auth_token(settings: Settings | None = None) -> str:
@@ -22,9 +22,17 @@ def auth_token(settings: Settings | None = None) -> str:
     if settings.twilio_auth_token:
         return settings.twilio_auth_token
     if settings.twilio_auth_token_param:
-        value = parameters.get_parameter(
-            settings.twilio_auth_token_param, decrypt=True, max_age=300
-        )
+        # Powertools' parameters utility imports boto3 (≈40 ms): loaded by the first
+        # webhook that needs the token from SSM, which then makes its SSM request anyway.
+        from aws_lambda_powertools.utilities import parameters
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        try:
+            value = parameters.get_parameter(
+                settings.twilio_auth_token_param, decrypt=True, max_age=300
+            )
+        except GetParameterError as err:
+            raise SignatureUnverifiable(str(err)) from err
         if isinstance(value, str) and value:
             return value
     raise SignatureUnverifiable("no TWILIO_AUTH_TOKEN or TWILIO_AUTH_TOKEN_PARAM configured")

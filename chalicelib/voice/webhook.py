@@ -6,7 +6,6 @@ import functools
 from collections.abc import Callable
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice.app import Blueprint, Response
 from pydantic import ValidationError
@@ -62,12 +61,7 @@ def voice_route(bp: Blueprint, path: str) -> Callable[[VoiceHandler], VoiceHandl
                 return _twiml(twiml.fallback())
             try:
                 token = signature.auth_token(settings)
-            except (
-                signature.SignatureUnverifiable,
-                GetParameterError,
-                BotoCoreError,
-                ClientError,
-            ) as err:
+            except (signature.SignatureUnverifiable, BotoCoreError, ClientError) as err:
                 # Without the token nothing is trusted or written, but the caller still
                 # hears a polite message rather than the CPaaS's application error.
                 logger.error("auth token unavailable", extra={"reason": str(err)})

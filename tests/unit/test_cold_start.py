@@ -1,0 +1,116 @@
+"""A cold Lambda loads what it needs: caller enrichment reads only the +1 place names and
+gets the same answers as `phonenumbers`' own geocoder; heavy libraries stay out of
+`import app`; X-Ray tracing is still set up where Powertools traces."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import phonenumbers
+import pytest
+from phonenumbers import geocoder
+from phonenumbers.geodata import GEOCODE_DATA
+
+from chalicelib.routing.callers import describe_number, nanp_place, nanp_places
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_place_names_read_are_every_english_plus_one_name_of_the_geocoder() -> None:
+    places, longest = nanp_places()
+
+    expected = {k: v.get("en", "") for k, v in GEOCODE_DATA.items() if k.startswith("1")}
+    assert places == expected
+    assert longest == max(len(k) for k in expected)
+
+
+def _numbers(count: int) -> list[phonenumbers.PhoneNumber]:
+    """+1 numbers under known place prefixes (padded with random digits), and random ones."""
+    rng = random.Random(14)
+    prefixes = sorted(nanp_places()[0])
+    numbers = []
+    for _ in range(count):
+        prefix = rng.choice(prefixes)
+        digits = prefix + "".join(rng.choice("0123456789") for _ in range(11 - len(prefix)))
+        numbers.append(phonenumbers.parse("+" + digits, None))
+        random_digits = "".join(rng.choice("0123456789") for _ in range(10))
+        numbers.append(phonenumbers.parse("+1" + random_digits, None))
+    return numbers
+
+
+def test_a_callers_area_is_what_the_full_geocoder_says() -> None:
+    places_found = 0
+    for number in _numbers(1500):
+        full = geocoder.description_for_number(number, "en")
+        ours = nanp_place(number)
+        if ours:
+            places_found += 1
+            assert ours == full
+        else:
+            # Where nothing is found, the geocoder names at most the country.
+            assert full in ("", geocoder.country_name_for_number(number, "en"))
+    assert places_found > 1000
+
+
+def test_describe_number_finds_state_city_and_carrier() -> None:
+    found = describe_number("+14155550123")
+    assert found["state"] == "CA"
+    assert found["city"] == "San Francisco"
+    assert found["area_code"] == "415"
+    assert found["country"] == "US"
+    assert describe_number("+447400123456")["carrier"]  # a UK mobile: carrier data loaded
+
+
+def _fresh_process(code: str, env: dict[str, str]) -> dict[str, object]:
+    """What `code` prints (JSON, last line) in a new interpreter with this environment."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**env, "AWS_DEFAULT_REGION": "us-east-1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+HEAVY = [
+    "phonenumbers.geocoder",  # every country's place names: ≈0.4 s
+    "phonenumbers.carrier",
+    "aws_xray_sdk",  # builds a botocore client on import
+    "jwt",  # and cryptography
+    "httpx",
+    "boto3",
+]
+
+
+def test_importing_the_app_leaves_the_heavy_libraries_for_the_requests_that_use_them() -> None:
+    code = (
+        "import json, sys; import app; "
+        f"print(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+    )
+    loaded = _fresh_process(code, dict(os.environ))
+    assert loaded == dict.fromkeys(HEAVY, False)
+
+
+@pytest.mark.parametrize(("lambda_env", "traced"), [(True, True), (False, False)])
+def test_requests_are_traced_in_lambda_only(lambda_env: bool, traced: bool) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("LAMBDA_TASK_ROOT", "POWERTOOLS_TRACE_DISABLED", "AWS_CHALICE_CLI_MODE")
+    }
+    if lambda_env:
+        env["LAMBDA_TASK_ROOT"] = str(ROOT)
+    code = (
+        "import json; from chalicelib import observability as o; "
+        "print(json.dumps({'tracer': o.tracer is not None}))"
+    )
+    assert _fresh_process(code, env) == {"tracer": traced}
