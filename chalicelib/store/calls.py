@@ -124,6 +124,14 @@ def note_progress(call_sid: str, status: str, at: datetime | None = None) -> str
     )
 
 
+def call_by_sid(call_sid: str) -> CallItem | None:
+    """A call by the CPaaS's call id (the entry point of every callback), or None."""
+    try:
+        return CallItem.get(keys.call_pk(call_sid), keys.META)
+    except DoesNotExist:
+        return None
+
+
 def get_call(account_id: str, call_sid: str) -> CallItem | None:
     """A call of this account; another tenant's call reads as missing."""
     try:

@@ -22,6 +22,7 @@ from chalicelib.store.transactions import LabelledTransaction
 
 PERIODS = ("hourly", "daily", "monthly", "total")
 CONCURRENCY = "CONC"
+ROTATION = "RR"
 # Why a counter moved at routing is given back later, unless the call earns it:
 # "concurrency" always (when the leg's call is over); "taken" unless the leg took the call
 # (a simultaneous offer); "connected" unless the leg connected; "converted" unless the call
@@ -146,3 +147,10 @@ def add_counts(tx: LabelledTransaction, counters: list[tuple[str, str]]) -> None
     back), without a bound."""
     for pk, sk in counters:
         tx.update(f"count:{pk}|{sk}", CounterItem(pk, sk), [CounterItem.n.add(1)])
+
+
+def next_in_rotation(owner_pk: str) -> int:
+    """The next number of an owner's round-robin rotation (one atomic counter update)."""
+    counter = CounterItem(owner_pk, ROTATION)
+    counter.update(actions=[CounterItem.n.add(1)])
+    return int(counter.n)

@@ -15,7 +15,12 @@ from pynamodb.expressions.update import Action
 from chalicelib.store import keys, reservations
 from chalicelib.store.models import CallerSeenItem, CallItem
 from chalicelib.store.reservations import CapCheck
-from chalicelib.store.transactions import Conflict, LabelledTransaction, labelled_transaction
+from chalicelib.store.transactions import (
+    Conflict,
+    LabelledTransaction,
+    Refused,
+    labelled_transaction,
+)
 
 CONFLICT_RETRIES = 8
 
@@ -110,3 +115,24 @@ def add_caller_seen(
         else CallerSeenItem.pk.does_not_exist()
         | (CallerSeenItem.last_call_at < int((at - window).timestamp())),
     )
+
+
+def record_arrival(call: CallItem, duplicate: DuplicateCheck | None, at: datetime) -> None:
+    """Write a new call record that is not routed (IVR first, blocked, unroutable) and,
+    with a duplicate window, mark a repeat caller (`call.duplicate`). Refused (label
+    `call`) when the record exists already: a retried webhook."""
+    for tries in range(CONFLICT_RETRIES):
+        try:
+            with labelled_transaction() as tx:
+                tx.save("call", call, CallItem.pk.does_not_exist())
+                if duplicate is not None:
+                    add_caller_seen(tx, call, duplicate, at)
+            return
+        except Conflict:
+            time.sleep(random.uniform(0.01, 0.05) * (tries + 1))  # noqa: S311 - jitter
+        except Refused as refusal:
+            if "call" in refusal.labels or duplicate is None or duplicate.known:
+                raise
+            call.duplicate = True
+            duplicate = DuplicateCheck(duplicate.campaign_id, duplicate.window_days, known=True)
+    raise Conflict()

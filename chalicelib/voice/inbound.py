@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist
 from twilio.twiml.voice_response import VoiceResponse
 
 from chalicelib.callflow.offers import MAX_SIMULTANEOUS
@@ -19,10 +18,10 @@ from chalicelib.phone import parse_e164
 from chalicelib.routing import CallFacts, Ineligible, route_call
 from chalicelib.routing.callers import call_facts, caller_tags
 from chalicelib.rtb.ringtree import read_state, run_ring_tree
-from chalicelib.store import calls, keys, numbers, routing_steps
+from chalicelib.store import calls, keys, numbers, reservations, routing_steps
 from chalicelib.store import rtb as rtb_store
-from chalicelib.store.models import CallItem, CounterItem
-from chalicelib.store.transactions import Conflict, Refused, labelled_transaction
+from chalicelib.store.models import CallItem
+from chalicelib.store.transactions import Refused
 from chalicelib.voice import ivr, twiml
 from chalicelib.voice.dialing import AlreadyHandled, Arrival, advance, fallback_twiml
 from chalicelib.voice.params import VoiceParams
@@ -117,9 +116,8 @@ def fallback_for(form: dict[str, str]) -> VoiceResponse:
 
 def replay(call_sid: str) -> VoiceResponse | str:
     """A retried or late webhook gets the answer the call's current step gave."""
-    try:
-        item = CallItem.get(keys.call_pk(call_sid), keys.META)
-    except DoesNotExist:
+    item = calls.call_by_sid(call_sid)
+    if item is None:
         return twiml.fallback()
     logger.info("repeated webhook; replaying the answer already given")
     return RoutingState.from_json(item.routing).twiml or twiml.fallback()
@@ -251,9 +249,9 @@ def _usable_held_bid(
 
 
 def _next_rotation(config: CampaignConfig) -> int:
-    counter = CounterItem(keys.counter_pk(config.account_id, "CAMP", config.campaign_id), "RR")
-    counter.update(actions=[CounterItem.n.add(1)])
-    return int(counter.n)
+    return reservations.next_in_rotation(
+        keys.counter_pk(config.account_id, "CAMP", config.campaign_id)
+    )
 
 
 def _record_only(
@@ -281,23 +279,12 @@ def _record_arrival(
     item.routing = state.to_json()
     item.attempt, item.step = state.attempt, 1
     check = window_days > 0 and config is not None and item.from_number.startswith("+")
-    for _ in range(5):
-        try:
-            with labelled_transaction() as tx:
-                tx.save("call", item, CallItem.pk.does_not_exist())
-                if check and config is not None:
-                    routing_steps.add_caller_seen(
-                        tx,
-                        item,
-                        routing_steps.DuplicateCheck(
-                            config.campaign_id, window_days, bool(item.duplicate)
-                        ),
-                        now,
-                    )
-            return
-        except Conflict:
-            continue
-        except Refused as refusal:
-            if "call" in refusal.labels:
-                raise AlreadyHandled(item.call_sid) from refusal
-            item.duplicate = True
+    duplicate = (
+        routing_steps.DuplicateCheck(config.campaign_id, window_days, bool(item.duplicate))
+        if check and config is not None
+        else None
+    )
+    try:
+        routing_steps.record_arrival(item, duplicate, now)
+    except Refused as refusal:
+        raise AlreadyHandled(item.call_sid) from refusal

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from chalicelib.callflow.results import DialResult, Transition, after_accept, after_dial
@@ -15,7 +14,7 @@ from chalicelib.campaigns import CampaignConfig, load_campaign, publisher_terms
 from chalicelib.clock import utcnow
 from chalicelib.config import absolute_url
 from chalicelib.observability import bind_call, logger
-from chalicelib.store import calls, keys
+from chalicelib.store import calls
 from chalicelib.store.models import CallItem
 from chalicelib.voice import ivr, pixels, twiml
 from chalicelib.voice.dialing import AlreadyHandled, advance, end_call
@@ -28,9 +27,8 @@ CLOSED_WITHOUT_STATUS = "no-callback"  # the sweep's status for a call it closed
 
 
 def load_call(call_sid: str) -> CallItem | None:
-    try:
-        item = CallItem.get(keys.call_pk(call_sid), keys.META)
-    except DoesNotExist:
+    item = calls.call_by_sid(call_sid)
+    if item is None:
         return None
     bind_call(call_sid=call_sid, account_id=item.account_id)
     return item
