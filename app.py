@@ -29,8 +29,8 @@ from chalicelib.api import (
 from chalicelib.config import get_settings
 from chalicelib.observability import http_middleware
 from chalicelib.store.tables import configure
+from chalicelib.voice import replay, sweep
 from chalicelib.voice import routes as voice_routes
-from chalicelib.voice import sweep
 
 app = Chalice(app_name="ppc-platform")
 configure(get_settings())
@@ -56,5 +56,6 @@ app.register_blueprint(dni.bp, url_prefix="/dni/v1")
 app.register_blueprint(dni.script_bp)
 app.register_blueprint(edge.bp, url_prefix="/edge/v1")
 app.register_blueprint(sweep.bp)
+app.register_blueprint(replay.bp)
 gc.freeze()
 gc.enable()

@@ -43,6 +43,9 @@ class Settings:
     config_cache_seconds: int
     max_webhook_body_bytes: int
     max_api_body_bytes: int
+    # Where callbacks whose facts could not be written wait to be applied (SQS).
+    deferred_queue_url: str | None = None
+    sqs_endpoint: str | None = None
 
     @property
     def cognito_issuer(self) -> str:
@@ -75,6 +78,8 @@ def load_settings() -> Settings:
         config_cache_seconds=_env_int("CONFIG_CACHE_SECONDS", 60),
         max_webhook_body_bytes=_env_int("MAX_WEBHOOK_BODY_BYTES", 16 * 1024),
         max_api_body_bytes=_env_int("MAX_API_BODY_BYTES", 256 * 1024),
+        deferred_queue_url=_env("DEFERRED_QUEUE_URL"),
+        sqs_endpoint=_env("AWS_ENDPOINT_URL_SQS") or _env("AWS_ENDPOINT_URL"),
     )
 
 

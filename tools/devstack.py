@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,7 +32,7 @@ from urllib.parse import urlsplit
 
 import boto3
 
-from tools.localaws import LISTEN_BACKLOG, backend_lock, moto_server
+from tools.localaws import LISTEN_BACKLOG, backend_lock, free_port, moto_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT_SERVICES = ("dynamodb", "cognito-idp")
@@ -161,10 +162,18 @@ def ensure_user_pool(endpoint: str, region: str) -> tuple[str, str]:
 
 
 def app_environment(
-    endpoint: str, region: str, pool_id: str, client_id: str, public_base_url: str
+    endpoint: str,
+    region: str,
+    pool_id: str,
+    client_id: str,
+    public_base_url: str,
+    queue: tuple[str, str] | None = None,
 ) -> dict[str, str]:
-    """What `chalice local` (and in-process tests) need: the same variables as in AWS."""
+    """What `chalice local` (and in-process tests) need: the same variables as in AWS.
+    `queue`: the endpoint and URL of the queue for callbacks that could not be applied."""
+    queue_env = {"AWS_ENDPOINT_URL_SQS": queue[0], "DEFERRED_QUEUE_URL": queue[1]} if queue else {}
     return {
+        **queue_env,
         "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
         "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
         "AWS_DEFAULT_REGION": region,
@@ -183,6 +192,56 @@ def app_environment(
         # outbound calls go to public https addresses only.
         "OUTBOUND_ALLOW_PRIVATE": "true",
     }
+
+
+DEFERRED_QUEUE = "ppc-local-deferred"
+
+
+def start_queue_endpoint(host: str) -> tuple[subprocess.Popen[bytes], str, str]:
+    """A moto server of its own (another process) holding the queue of callbacks that could
+    not be applied, as SQS is a service apart from DynamoDB in AWS: it stays up while the
+    table's endpoint does not answer. Returns the process, its endpoint and the queue URL."""
+    port = free_port(host)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tools.localaws", "--host", host, "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    endpoint = f"http://{host}:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            sqs = boto3.client("sqs", endpoint_url=endpoint)
+            url = str(sqs.create_queue(QueueName=DEFERRED_QUEUE)["QueueUrl"])
+            return process, endpoint, url
+        except Exception:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.terminate()
+                raise
+            time.sleep(0.2)
+
+
+def run_schedules(stopping: threading.Event, every: float) -> None:
+    """The app's scheduled functions (EventBridge in AWS), run in this process: callbacks
+    kept while the table was down and pixel retries each `every` seconds (a minute by
+    default, as in AWS), the sweep every tenth time."""
+    from chalicelib.voice import replay, sweep
+
+    ticks = 0
+    while not stopping.wait(every):
+        ticks += 1
+        jobs: tuple[tuple[Callable[[], int], bool], ...] = (
+            (replay.replay_due, True),
+            (sweep.retry_all_pixels, True),
+            (sweep.sweep_all, ticks % 10 == 0),
+        )
+        for job, due in jobs:
+            if not due:
+                continue
+            try:
+                job()
+            except Exception as err:  # noqa: BLE001 - the next run tries again
+                print(f"devstack: scheduled job failed: {err!r}", file=sys.stderr, flush=True)
 
 
 def seed(env: dict[str, str], local: LocalSecrets) -> None:
@@ -480,6 +539,12 @@ def main(argv: list[str] | None = None) -> int:
         help="seed a demo campaign and place today's demo calls (make run does)",
     )
     parser.add_argument("--snapshot-every", type=float, default=5.0)
+    parser.add_argument(
+        "--schedule-every",
+        type=float,
+        default=60.0,
+        help="seconds between runs of the app's per-minute schedules (tests run them faster)",
+    )
     args = parser.parse_args(argv)
 
     wanted = [args.api_port] + ([] if os.environ.get("AWS_ENDPOINT_URL") else [args.moto_port])
@@ -539,11 +604,16 @@ def _serve(
 ) -> int:
     pool_id, client_id = ensure_user_pool(endpoint, region)
     public = os.environ.get("PUBLIC_BASE_URL") or f"http://{args.host}:{args.api_port}"
-    env = app_environment(endpoint, region, pool_id, client_id, public)
+    queue_process, queue_endpoint, queue_url = start_queue_endpoint(args.host)
+    env = app_environment(endpoint, region, pool_id, client_id, public, (queue_endpoint, queue_url))
     seed(env, local)
 
     api = start_chalice(args.host, args.api_port, env)
     stopping = threading.Event()
+    schedules_done = threading.Event()
+    threading.Thread(
+        target=run_schedules, args=(schedules_done, args.schedule_every), daemon=True
+    ).start()
 
     def stop(signum: int, _frame: Any) -> None:
         stopping.set()
@@ -567,8 +637,10 @@ def _serve(
                 save_snapshot(snapshot)
                 last_save = time.monotonic()
     finally:
+        schedules_done.set()
         dashboard.shutdown()
         dashboard.server_close()
+        queue_process.terminate()
         if api.poll() is None:
             api.terminate()
             try:

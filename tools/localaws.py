@@ -71,3 +71,26 @@ def moto_server(host: str = "127.0.0.1", port: int | None = None) -> Iterator[st
         server.shutdown()
         thread.join()
         server.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tools.localaws --port N`: a moto server of its own, until SIGTERM. The local
+    stack runs its queue here, so the queue stays up while the table's endpoint is down."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    with moto_server(args.host, args.port) as endpoint:
+        print(f"localaws: serving {endpoint}", flush=True)
+        stopping.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

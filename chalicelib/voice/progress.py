@@ -109,24 +109,19 @@ def _save(
 # --- dial results --------------------------------------------------------------------------------
 
 
-def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
+def dial_result(
+    form: dict[str, str], attempt: str, *, replayed: bool = False
+) -> VoiceResponse | str:
     """A dialled target answered and the bridge ended, or it did not answer: fall through.
 
     The final status may have come first (it is kept on the call, and this result settles
     the call), and the sweep may have closed the call before this result came (the result
     is applied all the same, counting anew what the call earned), so any order of the
-    CPaaS's callbacks ends in the same call record, counters and money.
+    CPaaS's callbacks ends in the same call record, counters and money. A `replayed`
+    result (kept while the table was unavailable) offers nobody else: the CPaaS was
+    answered with the fallback then.
     """
     params = DialResultParams.model_validate(form)
-    item = load_call(params.call_sid)
-    config = _config(item) if item else None
-    if item is None or config is None:
-        return _hang_up()
-    state = RoutingState.from_json(item.routing)
-    late = item.ended_at is not None
-    if str(item.attempt) != attempt or not state.active or (late and not state.released):
-        return state.twiml or _hang_up()  # already handled (a retry) or the call ended
-    now = utcnow()
     result = DialResult(
         dial_status=params.dial_call_status,
         call_status=params.call_status,
@@ -134,21 +129,39 @@ def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
         recording_url=params.recording_url,
         recording_seconds=params.recording_duration,
     )
+    for _ in range(RETRIES):
+        item = load_call(params.call_sid)
+        config = _config(item) if item else None
+        if item is None or config is None:
+            return _hang_up()
+        try:
+            return _apply_dial_result(config, item, attempt, result, replayed)
+        except AlreadyHandled:
+            continue  # another callback of the call moved it meanwhile: read it again
+    # Still racing: the CPaaS (or the replay) tries again.
+    raise AlreadyHandled(params.call_sid)
+
+
+def _apply_dial_result(
+    config: CampaignConfig, item: CallItem, attempt: str, result: DialResult, replayed: bool
+) -> VoiceResponse | str:
+    state = RoutingState.from_json(item.routing)
+    late = item.ended_at is not None
+    if str(item.attempt) != attempt or not state.active or (late and not state.released):
+        return state.twiml or _hang_up()  # already handled (a retry) or the call ended
+    now = utcnow()
     step = after_dial(config, state, result, now)
     if late or state.final is not None:
         return _settle_after_dial(config, item, state, step, late, now)
-    try:
-        return advance(
-            config,
-            item,
-            step.state,
-            at=now,
-            release=step.release,
-            updates=step.updates,
-            stop=_hang_up() if step.stop else None,
-        )
-    except AlreadyHandled:
-        return replay(params.call_sid)
+    return advance(
+        config,
+        item,
+        step.state,
+        at=now,
+        release=step.release,
+        updates=step.updates,
+        stop=_hang_up() if step.stop or replayed else None,
+    )
 
 
 def _settle_after_dial(
@@ -177,19 +190,16 @@ def _settle_after_dial(
             duration_seconds=int(final.get("duration", 0)),
             ended_at=now,
         )
-    try:
-        advance(
-            config,
-            item,
-            state,
-            at=now,
-            release=release,
-            count=count,
-            updates=updates,
-            stop=_hang_up(),
-        )
-    except AlreadyHandled:
-        return replay(item.call_sid)
+    advance(
+        config,
+        item,
+        state,
+        at=now,
+        release=release,
+        count=count,
+        updates=updates,
+        stop=_hang_up(),
+    )
     if not late:
         _fire_pixels(config, item, now)
     return _hang_up()
@@ -266,8 +276,8 @@ def record_status(form: dict[str, str]) -> VoiceResponse:
         except AlreadyHandled:
             continue  # a dial result moved the call meanwhile: read it again
         return twiml.empty()
-    logger.warning("final status not applied after retries; the sweep will close the call")
-    return twiml.empty()
+    # Still racing: kept and applied later (voice.replay), like a status the table refused.
+    raise AlreadyHandled(params.call_sid)
 
 
 def _apply_final(config: CampaignConfig, item: CallItem, params: StatusParams) -> None:

@@ -22,7 +22,11 @@ def ivr_answer(form: dict[str, str], node: str, tries: str) -> VoiceResponse | s
     return progress.ivr_answer(form, node, tries)
 
 
-@voice_route(bp, "/dial/{attempt}")
+def _replay_dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
+    return progress.dial_result(form, attempt, replayed=True)
+
+
+@voice_route(bp, "/dial/{attempt}", replay=_replay_dial_result)
 def dial_result(form: dict[str, str], attempt: str) -> VoiceResponse | str:
     return progress.dial_result(form, attempt)
 
@@ -37,7 +41,7 @@ def whisper_accept(form: dict[str, str], attempt: str) -> VoiceResponse:
     return progress.whisper_accept(form, attempt)
 
 
-@voice_route(bp, "/status")
+@voice_route(bp, "/status", replay=progress.record_status)
 def status(form: dict[str, str]) -> VoiceResponse:
     return progress.record_status(form)
 

@@ -79,15 +79,26 @@ def _close(item: CallItem, now: datetime) -> int:
 
 @bp.schedule(Rate(10, unit=Rate.MINUTES))
 def sweep(event: object) -> None:
+    sweep_all()
+
+
+def sweep_all() -> int:
+    """Close every account's stale calls; returns how many."""
     now = utcnow()
     closed = 0
     for account in tenants.list_accounts(limit=1000):
         closed += sweep_account(account.account_id, now)
     logger.info("sweep done", extra={"closed": closed})
+    return closed
 
 
 @bp.schedule(Rate(1, unit=Rate.MINUTES))
 def retry_pixels(event: object) -> None:
+    retry_all_pixels()
+
+
+def retry_all_pixels() -> int:
+    """Deliver the due pixels of every account, within the run's budget; returns how many."""
     now = utcnow()
     deadline = time.monotonic() + PIXEL_RETRY_BUDGET_SECONDS
     delivered = 0
@@ -99,3 +110,4 @@ def retry_pixels(event: object) -> None:
             break
         delivered += pixels.retry_due(account.account_id, now, deadline)
     logger.info("pixel retries done", extra={"pixels_delivered": delivered})
+    return delivered

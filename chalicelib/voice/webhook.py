@@ -14,11 +14,15 @@ from twilio.twiml.voice_response import VoiceResponse
 from chalicelib.config import get_settings
 from chalicelib.observability import bind_call, logger, metrics
 from chalicelib.requests import current_request
+from chalicelib.store import deferred
 from chalicelib.voice import signature, twiml
 from chalicelib.voice.params import BadWebhook, parse_form
 
 FORM = "application/x-www-form-urlencoded"
 VoiceHandler = Callable[..., VoiceResponse | str]
+# Routes whose callbacks carry facts (a dial's result, a final status): when one cannot be
+# applied (the table unavailable) it is kept and applied later by this function.
+REPLAYS: dict[str, VoiceHandler] = {}
 
 
 def _twiml(document: VoiceResponse | str) -> Response:
@@ -37,15 +41,21 @@ def _forbidden() -> Response:
     )
 
 
-def voice_route(bp: Blueprint, path: str) -> Callable[[VoiceHandler], VoiceHandler]:
+def voice_route(
+    bp: Blueprint, path: str, *, replay: VoiceHandler | None = None
+) -> Callable[[VoiceHandler], VoiceHandler]:
     """Register a CPaaS webhook on `bp`.
 
     The handler gets the parsed form (a dict of strings) and the route's path
     parameters, and returns TwiML. Before it runs, the body is size-checked and
     parsed and `X-Twilio-Signature` is verified (403 and no side effect when it is
     wrong). Whatever the handler raises, the CPaaS gets valid fallback TwiML with
-    status 200, so a caller never hears an application error.
+    status 200, so a caller never hears an application error. With `replay`, a verified
+    callback the handler could not apply is kept (`store.deferred`) and `replay` applies
+    it later (`voice.replay`): its facts are not lost.
     """
+    if replay is not None:
+        REPLAYS[path] = replay
 
     def decorate(handler: VoiceHandler) -> VoiceHandler:
         @bp.route(path, methods=["POST"], content_types=[FORM])
@@ -89,6 +99,8 @@ def voice_route(bp: Blueprint, path: str) -> Callable[[VoiceHandler], VoiceHandl
             except Exception:  # noqa: BLE001 - the caller must never hear an application error
                 logger.exception("voice handler failed; answering fallback TwiML")
                 metrics.add_metric(name="VoiceHandlerError", unit=MetricUnit.Count, value=1)
+                if replay is not None:
+                    deferred.keep(deferred.DeferredCallback(path, dict(uri), form))
             return _twiml(twiml.fallback())
 
         return handler

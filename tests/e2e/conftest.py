@@ -73,6 +73,8 @@ class LocalStack:
                 str(self.state_dir),
                 "--snapshot-every",
                 "1",
+                "--schedule-every",
+                "1",
             ],
             cwd=ROOT,
             env=env,

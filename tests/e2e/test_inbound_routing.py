@@ -3,7 +3,10 @@ call simulator, configuration made through the management API as a marketer woul
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
+import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -399,3 +402,53 @@ def test_fifty_simultaneous_calls_never_connect_more_than_a_connected_cap_of_fiv
     assert dialled.count("+14155551213") == 45
     connected = [marketer.call(sid).get("target_id") for sid in sids]
     assert connected.count(capped) == 5
+
+
+def test_a_dial_result_while_the_table_is_down_is_kept_and_applied_once_it_is_back(
+    marketer: Marketer, stack: LocalStack
+) -> None:
+    # Given a call ringing a target of a campaign that pays 3.00 for 10.00 of revenue
+    target = marketer.target(marketer.buyer(), "+14155551231")
+    number = marketer.campaign(
+        [target],
+        payout_cents=300,
+        revenue_cents=1000,
+        conversion={"buffer_seconds": 30},
+        duplicate_window_days=0,
+    )
+    sid, who = "CA" + secrets.token_hex(16), caller()
+    assert "<Dial" in cpaas_post(stack, "/voice/inbound", call_params(sid, who, number)).text
+    # When the table's endpoint stops answering while the target's 60 s call ends
+    assert stack.process is not None
+    os.kill(stack.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        during = cpaas_post(
+            stack,
+            "/voice/dial/1",
+            {
+                **call_params(sid, who, number, CallStatus="in-progress"),
+                "DialCallStatus": "completed",
+                "DialCallDuration": "60",
+            },
+        )
+        took = time.monotonic() - started
+    finally:
+        os.kill(stack.process.pid, signal.SIGCONT)
+    # Then the CPaaS still got valid TwiML in time (Twilio waits 15 s)
+    assert during.status_code == 200 and took < 15
+    assert ET.fromstring(during.text).tag == "Response"
+    # And once the table answers again, the final status and the kept result both count
+    final = {"CallSid": sid, "CallStatus": "completed", "CallDuration": "75"}
+    assert cpaas_post(stack, "/voice/status", {**final, "AccountSid": "AC" + "0" * 32}).is_success
+    deadline = time.monotonic() + 30
+    call = marketer.call(sid)
+    while not call.get("converted") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        call = marketer.call(sid)
+    assert (call["target_id"], call["connected_seconds"]) == (target, 60)
+    assert (call["converted"], call["revenue_cents"], call["payout_cents"]) == (True, 1000, 300)
+    assert call["status"] == "completed" and call["ended_at"]
+    # And the money is in the reports
+    calls = marketer.http.get("/api/v1/calls/export").text
+    assert sid in calls
