@@ -18,9 +18,8 @@ from chalicelib.clock import utcnow
 from chalicelib.store import keys
 from chalicelib.store.models import CallItem, CounterItem
 from chalicelib.voice.sweep import sweep_account
-from tests.app.conftest import api
-from tests.app.test_voice_webhooks import new_sid, post_signed
 from tests.support import call_params
+from tests.support.app import api, new_sid, post_signed
 
 Event = tuple[Any, ...]  # ("dial", attempt, status, seconds) | ("final",) | ("sweep",)
 _callers = itertools.count(1000)

@@ -483,9 +483,6 @@ def test_call_log_filters_csv_summary_and_live(
 def test_a_simultaneous_offer_counts_the_routed_cap_of_the_taker_only(
     setup: Setup, client: Client, platform: Any
 ) -> None:
-    from tests.app.test_voice_webhooks import new_sid, post_signed
-    from tests.support import call_params
-
     # Given three targets offered each call at once, each taking one routed call a day
     destinations = ["+14155550291", "+14155550292", "+14155550293"]
     targets = [setup.target(setup.buyer(), d, caps={"daily": 1}) for d in destinations]

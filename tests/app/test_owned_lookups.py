@@ -11,7 +11,7 @@ from chalicelib.clock import utcnow
 from chalicelib.store import entry_points, keys
 from chalicelib.store.models import EntryPointItem, PublisherItem
 from chalicelib.store.transactions import OWNED, Owned, Refused, write_with_lookups
-from tests.conftest import Platform
+from tests.support.app import Platform
 
 
 def widget_key_pk(public_key: str) -> str:

@@ -85,8 +85,8 @@ def test_api_keys_are_stored_as_sha256() -> None:
 
 
 def test_the_clock_is_set_once_for_every_module_that_reads_it(clock: Clock) -> None:
+    from chalicelib.bidding import auction  # imported utcnow by name before the clock was set
     from chalicelib.clock import timestamp, utcnow
-    from chalicelib.rtb import auction  # imported utcnow by name before the clock was set
 
     moment = datetime(2026, 11, 21, 9, 30, tzinfo=timezone(timedelta(hours=-5)))
     clock.set(moment)
