@@ -34,9 +34,13 @@ def sweep_account(account_id: str, now: datetime) -> int:
     closed = 0
     for day in sorted({keys.day_of(now - timedelta(days=1)), keys.day_of(now)}):
         for item in calls.calls_of_day(account_id, day):
-            if item.ended_at is None and _stale(item, now):
-                closed += _close(item, now)
+            closed += close_if_stale(item, now)
     return closed
+
+
+def close_if_stale(item: CallItem, now: datetime) -> int:
+    """Close one call if it is open and stale (1), else leave it (0)."""
+    return _close(item, now) if item.ended_at is None and _stale(item, now) else 0
 
 
 def _stale(item: CallItem, now: datetime) -> bool:
