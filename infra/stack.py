@@ -17,6 +17,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
@@ -36,6 +37,10 @@ IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
 SWEEP_FUNCTION = "Sweep"
 #: The Chalice logical id of the per-minute pixel retries (`retry_pixels` in sweep.py).
 PIXELS_FUNCTION = "RetryPixels"
+#: The Chalice logical id of the per-minute replay of kept callbacks (voice/replay.py).
+REPLAY_FUNCTION = "ReplayDeferred"
+#: A kept callback that fails this many replays goes to the dead-letter queue.
+DEFERRED_MAX_RECEIVES = 30
 #: The API Gateway stage Chalice deploys (`api_gateway_stage` in .chalice/config.json).
 API_STAGE = "api"
 #: Paths CloudFront sends to API Gateway; everything else is the dashboard bundle.
@@ -166,12 +171,36 @@ class PlatformStack(cdk.Stack):  # type: ignore[misc]  # aws_cdk is skipped by m
             resource_name=stage.twilio_auth_token_parameter.lstrip("/"),
         )
 
+        # --- callbacks kept while the table did not answer ---------------------------------
+        # Their facts (a dial's result, a final status) wait here until the table answers;
+        # one that still fails after many replays goes to the dead-letter queue (alarmed).
+        self.deferred_dead_letters = sqs.Queue(
+            self,
+            "DeferredCallbacksDeadLetters",
+            queue_name=f"{stage.deferred_queue_name}-dlq",
+            retention_period=cdk.Duration.days(14),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.deferred_queue = sqs.Queue(
+            self,
+            "DeferredCallbacks",
+            queue_name=stage.deferred_queue_name,
+            retention_period=cdk.Duration.days(4),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.deferred_dead_letters, max_receive_count=DEFERRED_MAX_RECEIVES
+            ),
+        )
+
         # --- logs and the functions' role -------------------------------------------------
         retention = _RETENTION[stage.log_retention_days]
         function_names = {
             API_HANDLER: stage.api_function_name,
             SWEEP_FUNCTION: stage.sweep_function_name,
             PIXELS_FUNCTION: stage.pixels_function_name,
+            REPLAY_FUNCTION: stage.replay_function_name,
         }
         log_groups = [
             logs.LogGroup(
@@ -240,10 +269,25 @@ class PlatformStack(cdk.Stack):  # type: ignore[misc]  # aws_cdk is skipped by m
                         actions=["ssm:GetParameter"],
                         resources=[token_parameter_arn],
                     ),
+                    iam.PolicyStatement(
+                        sid="DeferredCallbacks",
+                        actions=["sqs:SendMessage"],
+                        resources=[self.deferred_queue.queue_arn],
+                    ),
                 ],
             ),
             SWEEP_FUNCTION: function_role(SWEEP_FUNCTION, []),
             PIXELS_FUNCTION: function_role(PIXELS_FUNCTION, []),
+            REPLAY_FUNCTION: function_role(
+                REPLAY_FUNCTION,
+                [
+                    iam.PolicyStatement(
+                        sid="DeferredCallbacks",
+                        actions=["sqs:ReceiveMessage", "sqs:DeleteMessage"],
+                        resources=[self.deferred_queue.queue_arn],
+                    )
+                ],
+            ),
         }
         self.function_role = self.function_roles[API_HANDLER]
 
@@ -320,6 +364,7 @@ class PlatformStack(cdk.Stack):  # type: ignore[misc]  # aws_cdk is skipped by m
             "POWERTOOLS_SERVICE_NAME": "ppc-platform",
             "POWERTOOLS_METRICS_NAMESPACE": "PayPerCall",
             "POWERTOOLS_LOG_LEVEL": stage.log_level,
+            "DEFERRED_QUEUE_URL": self.deferred_queue.queue_url,
         }
         for logical_id in function_names:
             for key, value in environment.items():
@@ -426,5 +471,13 @@ class PlatformStack(cdk.Stack):  # type: ignore[misc]  # aws_cdk is skipped by m
                 1,
                 f"DynamoDB throttled requests on the {label} table",
             )
+        self._alarm(
+            "deferred-callbacks-dead-letters",
+            self.deferred_dead_letters.metric_approximate_number_of_messages_visible(
+                period=five_minutes
+            ),
+            1,
+            "Kept CPaaS callbacks that could not be applied after many replays",
+        )
         # No Step Functions alarm yet: the dialer's state machine has not landed; its
         # ExecutionsFailed alarm belongs next to the state machine when it does.

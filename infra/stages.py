@@ -46,6 +46,14 @@ class StageSettings:
         return f"{self.prefix}-pixels"
 
     @property
+    def replay_function_name(self) -> str:
+        return f"{self.prefix}-replay"
+
+    @property
+    def deferred_queue_name(self) -> str:
+        return f"{self.prefix}-deferred-callbacks"
+
+    @property
     def parameter_prefix(self) -> str:
         return f"/ppc/{self.name}"
 

@@ -85,6 +85,35 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class PricedBid:
+    """A valid bid as a call is routed at it: what the buyer pays, where to ring, and the
+    publisher's offer for it (None: the campaign's usual payout)."""
+
+    target_id: str
+    buyer_id: str
+    amount_cents: int
+    destination: str
+    bid_id: str | None = None
+    expires_in: int | None = None
+    payout_cents: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> PricedBid:
+        return cls(
+            target_id=str(raw["target_id"]),
+            buyer_id=str(raw.get("buyer_id", "")),
+            amount_cents=int(raw["amount_cents"]),
+            destination=str(raw["destination"]),
+            bid_id=raw.get("bid_id"),
+            expires_in=None if raw.get("expires_in") is None else int(raw["expires_in"]),
+            payout_cents=None if raw.get("payout_cents") is None else int(raw["payout_cents"]),
+        )
+
+
+@dataclass(frozen=True)
 class BidLogEntry:
     """One line of the bid log: what one bidder did in one auction, and why it counts so."""
 

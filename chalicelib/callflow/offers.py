@@ -72,7 +72,7 @@ def next_offer(
             continue
         bid = state.bids.get(target_id)
         holds = [[c.pk, c.sk, c.hold] for t, c in checks if t == target_id and c.hold]
-        destination = bid["destination"] if bid else destinations[target_id]
+        destination = bid.destination if bid else destinations[target_id]
         legs.append(Leg(target_id, ids[1], destination, holds))
     after = state.copy()
     after.plan = [t for t in plan if t not in chosen]

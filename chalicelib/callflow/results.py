@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from chalicelib.callflow.state import CounterKey, RoutingState
 from chalicelib.campaigns import CampaignConfig
+from chalicelib.store.routing_steps import CallChanges
 
 CONNECTED = frozenset({"completed", "answered"})
 # A busy or failed target answers at once; only a target that did not answer rang for the
@@ -37,7 +37,7 @@ class Transition:
 
     state: RoutingState
     release: list[CounterKey]
-    updates: dict[str, Any] = field(default_factory=dict)
+    changes: CallChanges = field(default_factory=CallChanges)
     stop: bool = False
 
 
@@ -56,15 +56,16 @@ def after_dial(
         state.pending = [[pk, sk, kind] for pk, sk, kind in leg.holds if kind == "converted"]
         kept = set(leg.held("taken", "connected", "converted"))
         release = [key for g in offered for key in g.held() if key not in kept]
-        updates: dict[str, Any] = {
-            "connected_seconds": result.connected_seconds,
-            "target_id": winner,
-            "buyer_id": leg.buyer_id,
-        }
+        changes = CallChanges(
+            connected_seconds=result.connected_seconds, target_id=winner, buyer_id=leg.buyer_id
+        )
         if result.recording_url.startswith("https://"):
-            updates["recording_url"] = result.recording_url
-            updates["recording_seconds"] = result.recording_seconds
-        return Transition(state, release, updates, stop=True)
+            changes = replace(
+                changes,
+                recording_url=result.recording_url,
+                recording_seconds=result.recording_seconds,
+            )
+        return Transition(state, release, changes, stop=True)
     for leg in offered:
         state.tried.append(
             {"target_id": leg.target_id, "outcome": result.dial_status, "at": at.isoformat()}
@@ -95,5 +96,5 @@ def after_accept(state: RoutingState, destination: str) -> Transition | None:
     ]
     state.active = [g for g in state.active if g.target_id == leg.target_id]
     state.winner = leg.target_id
-    updates = {"target_id": leg.target_id, "buyer_id": leg.buyer_id}
-    return Transition(state, losers, updates, stop=True)
+    changes = CallChanges(target_id=leg.target_id, buyer_id=leg.buyer_id)
+    return Transition(state, losers, changes, stop=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from chalicelib.callflow.state import CounterKey, RoutingState
 from chalicelib.campaigns import CampaignConfig
+from chalicelib.store.routing_steps import CallChanges
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,12 @@ class Settlement:
     payout_cents: int
     release: list[CounterKey]  # reservations the call did not earn
 
-    def updates(self) -> dict[str, Any]:
-        return {
-            "converted": self.converted,
-            "revenue_cents": self.revenue_cents,
-            "payout_cents": self.payout_cents,
-        }
+    def changes(self) -> CallChanges:
+        return CallChanges(
+            converted=self.converted,
+            revenue_cents=self.revenue_cents,
+            payout_cents=self.payout_cents,
+        )
 
 
 def converted(config: CampaignConfig, call: CallSoFar) -> bool:
@@ -61,9 +61,9 @@ def settle(config: CampaignConfig, state: RoutingState, call: CallSoFar) -> Sett
     bid = state.bids.get(call.target_id or "")
     if bid is not None:
         # Won in the ring tree: the buyer pays its bid, the publisher gets its offer.
-        revenue = int(bid["amount_cents"])
-        if bid.get("payout_cents") is not None:
-            payout = int(bid["payout_cents"])
+        revenue = bid.amount_cents
+        if bid.payout_cents is not None:
+            payout = bid.payout_cents
     release = [key for leg in state.active for key in leg.held()]
     if not is_converted:
         release += [(pk, sk) for pk, sk, _ in state.pending]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from chalicelib.bidding.auction import PricedBid
 from chalicelib.store.reservations import CONCURRENCY, HOLDS, Hold
 
 CounterKey = tuple[str, str]
@@ -39,9 +40,8 @@ class RoutingState:
     fallback: bool = False
     ivr_node: str | None = None
     ivr_tries: int = 0
-    # RTB: the valid bids of the call's auction (or held bid) by target id, best first:
-    # amount_cents, destination, bid_id, payout_cents (the publisher's offer, or None).
-    bids: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # RTB: the valid bids of the call's auction (or held bid) by target id, best first.
+    bids: dict[str, PricedBid] = field(default_factory=dict)
     auction_id: str | None = None
     held_bid: str | None = None  # the publisher's ping bid this call was routed at
     # Reservations of the connected target that the call keeps only if it converts.
@@ -61,6 +61,10 @@ class RoutingState:
     def from_json(cls, raw: dict[str, Any] | None) -> RoutingState:
         raw = dict(raw or {})
         raw["active"] = [_leg(leg) for leg in raw.get("active", [])]
+        raw["bids"] = {
+            target_id: PricedBid.from_json({"target_id": target_id, **bid})
+            for target_id, bid in (raw.get("bids") or {}).items()
+        }
         return cls(**raw)
 
     def copy(self) -> RoutingState:

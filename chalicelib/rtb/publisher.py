@@ -10,7 +10,7 @@ caller's call to that number before expiry is routed to the held bid's buyer at 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -131,13 +131,13 @@ def _auction(
         reason = "no buyer takes this caller" if tree is None else "no valid bid"
         return _rejection(bid_id, reason)
     winner = tree.winner
-    bids = [{"target_id": target_id, **bid} for target_id, bid in tree.bids.items()]
-    offer = bids[0]["payout_cents"]
+    bids = list(tree.bids.values())
+    offer = bids[0].payout_cents
     if offer is None:
         # No margin set: the publisher is paid as for the campaign's other calls.
         terms = publisher_terms(request.account_id, request.publisher_id)
         offer = terms.payouts.get(config.campaign_id, config.settings.payout_cents)
-        bids[0]["payout_cents"] = offer
+        bids[0] = replace(bids[0], payout_cents=offer)
     hold_seconds = config.settings.ring_tree.hold_seconds
     if winner.expires_in is not None:
         hold_seconds = min(hold_seconds, winner.expires_in)
@@ -151,7 +151,7 @@ def _auction(
             number=number,
             caller=request.caller_id,
             tags_key=tags_key,
-            bids=bids,
+            bids=[bid.to_json() for bid in bids],
             offer_cents=int(offer),
             held_until=held_until,
             used_by=None,

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from chalicelib.bidding.auction import (
     AuctionResult,
     Candidate,
+    PricedBid,
     publisher_offer_cents,
     run_auction_sync,
 )
@@ -36,7 +36,7 @@ class TreeResult:
 
     auction_id: str
     auction: AuctionResult
-    bids: dict[str, dict[str, Any]]
+    bids: dict[str, PricedBid]
     excluded: dict[str, str]
 
     @property
@@ -96,20 +96,19 @@ def capped_bidders(
     return capped
 
 
-def price_bids(config: CampaignConfig, candidates: Sequence[Candidate]) -> dict[str, Any]:
+def price_bids(config: CampaignConfig, candidates: Sequence[Candidate]) -> dict[str, PricedBid]:
     """Each valid bid with the publisher's offer for it (None: the campaign's usual payout)."""
     margin = config.settings.ring_tree.margin
     return {
-        c.bidder_id: {
-            "buyer_id": c.buyer_id,
-            "amount_cents": c.amount_cents,
-            "destination": c.destination,
-            "bid_id": c.bid_id,
-            "expires_in": c.expires_in,
-            "payout_cents": None
-            if margin is None
-            else publisher_offer_cents(c.amount_cents, margin),
-        }
+        c.bidder_id: PricedBid(
+            target_id=c.bidder_id,
+            buyer_id=c.buyer_id,
+            amount_cents=c.amount_cents,
+            destination=c.destination,
+            bid_id=c.bid_id,
+            expires_in=c.expires_in,
+            payout_cents=None if margin is None else publisher_offer_cents(c.amount_cents, margin),
+        )
         for c in candidates
     }
 

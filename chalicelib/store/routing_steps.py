@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,32 @@ from chalicelib.store.transactions import (
 )
 
 CONFLICT_RETRIES = 8
+
+
+@dataclass(frozen=True)
+class CallChanges:
+    """Fields of the call record a step sets (None: left as it is)."""
+
+    status: str | None = None
+    tags: dict[str, str] | None = None
+    duplicate: bool | None = None
+    target_id: str | None = None
+    buyer_id: str | None = None
+    connected_seconds: int | None = None
+    recording_url: str | None = None
+    recording_seconds: int | None = None
+    duration_seconds: int | None = None
+    converted: bool | None = None
+    revenue_cents: int | None = None
+    payout_cents: int | None = None
+    ended_at: datetime | None = None
+
+    def __or__(self, other: CallChanges) -> CallChanges:
+        """These changes, then `other`'s on top."""
+        return replace(self, **other.fields())
+
+    def fields(self) -> dict[str, Any]:
+        return {name: value for name, value in self.__dict__.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -46,7 +72,7 @@ class RoutingStep:
     attempt: int
     at: datetime
     create: bool = False
-    updates: dict[str, Any] = field(default_factory=dict)
+    changes: CallChanges = field(default_factory=CallChanges)
     duplicate: DuplicateCheck | None = None
     reserve: list[tuple[str, CapCheck]] = field(default_factory=list)
     release: list[tuple[str, str]] = field(default_factory=list)
@@ -75,12 +101,12 @@ def apply(step: RoutingStep) -> None:
     step.call.attempt = step.attempt
     step.call.step = 1 if step.create else int(step.call.step) + 1
     step.call.routing = step.routing
-    for name, value in step.updates.items():
+    for name, value in step.changes.fields().items():
         setattr(step.call, name, value)
 
 
 def _call_write(tx: LabelledTransaction, step: RoutingStep) -> None:
-    call, updates = step.call, {"updated_at": step.at, **step.updates}
+    call, updates = step.call, {"updated_at": step.at, **step.changes.fields()}
     if step.create:
         call.routing, call.attempt, call.step = step.routing, step.attempt, 1
         for name, value in updates.items():

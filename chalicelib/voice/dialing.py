@@ -8,7 +8,7 @@ retried or late webhook never reserves or releases twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from chalicelib.config import absolute_url
 from chalicelib.observability import logger
 from chalicelib.store import routing_steps
 from chalicelib.store.models import CallItem
-from chalicelib.store.routing_steps import DuplicateCheck, RoutingStep
+from chalicelib.store.routing_steps import CallChanges, DuplicateCheck, RoutingStep
 from chalicelib.store.transactions import Refused
 from chalicelib.voice import twiml
 
@@ -97,18 +97,18 @@ def advance(
     at: datetime,
     arrival: Arrival | None = None,
     release: list[CounterKey] | None = None,
-    updates: dict[str, Any] | None = None,
+    changes: CallChanges | None = None,
     stop: VoiceResponse | None = None,
     count: list[CounterKey] | None = None,
 ) -> VoiceResponse:
     """Offer the call to the next target(s) of the plan that can take it, in one transaction.
 
     The step writes the call record (created with `arrival`), gives back `release`d
-    reservations, writes `updates` and reserves the chosen targets' counters. Targets whose
+    reservations, writes `changes` and reserves the chosen targets' counters. Targets whose
     caps refuse are dropped and the next tried; with none left the call goes to the
     fallback. With `stop`, no target is offered and `stop` is the answer.
     """
-    updates = dict(updates or {})
+    changes = CallChanges(status=call.status) | (changes or CallChanges())
     release = list(release or [])
     duplicate_check = bool(arrival and arrival.duplicate_window_days > 0)
     for _ in range(len(state.plan) + 8):
@@ -126,11 +126,11 @@ def advance(
             attempt=offer.state.attempt,
             at=at,
             create=arrival is not None,
-            updates={"status": call.status, **updates},
+            changes=changes,
             duplicate=DuplicateCheck(
                 config.campaign_id,
                 arrival.duplicate_window_days,
-                known=bool(updates.get("duplicate")),
+                known=bool(changes.duplicate),
             )
             if duplicate_check and arrival is not None
             else None,
@@ -148,7 +148,7 @@ def advance(
                 # Given back by a repair meanwhile: giving it back again must not block the call.
                 logger.warning("reservation already given back on release")
             if seen.duplicate:
-                updates["duplicate"] = True
+                changes = replace(changes, duplicate=True)
                 if arrival is not None:
                     arrival.item.duplicate = True
             state, release = offers.after_refusal(state, seen, release, at)
@@ -164,16 +164,16 @@ def end_call(
     state: RoutingState,
     *,
     at: datetime,
-    updates: dict[str, Any],
+    changes: CallChanges,
     release: list[CounterKey],
 ) -> None:
-    """Close the call: give back `release`, write `updates` once."""
+    """Close the call: give back `release`, write `changes` once."""
     advance(
         config,
         call,
         state,
         at=at,
         release=release,
-        updates={**updates, "ended_at": at},
+        changes=replace(changes, ended_at=at),
         stop=twiml.empty(),
     )

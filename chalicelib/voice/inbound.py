@@ -7,6 +7,7 @@ from datetime import datetime
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from chalicelib.bidding.auction import PricedBid
 from chalicelib.callflow.offers import MAX_SIMULTANEOUS
 from chalicelib.callflow.state import RoutingState
 from chalicelib.campaigns import CampaignConfig, load_campaign
@@ -203,7 +204,7 @@ def _put_bids_first(
     auction, or the bid a publisher's ping got for this caller and number (held bid)."""
     held = _usable_held_bid(config, item, facts.at, reads.held)
     if held is not None:
-        bids = {bid["target_id"]: bid for bid in held.bids}
+        bids = {bid["target_id"]: PricedBid.from_json(bid) for bid in held.bids}
         state.held_bid = held.bid_id
     else:
         try:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
@@ -16,6 +16,7 @@ from chalicelib.config import absolute_url
 from chalicelib.observability import bind_call, logger
 from chalicelib.store import calls
 from chalicelib.store.models import CallItem
+from chalicelib.store.routing_steps import CallChanges
 from chalicelib.voice import ivr, pixels, twiml
 from chalicelib.voice.dialing import AlreadyHandled, advance, end_call
 from chalicelib.voice.inbound import plan_for, replay
@@ -75,13 +76,15 @@ def ivr_answer(form: dict[str, str], node_name: str, tries: str) -> VoiceRespons
     item.tags = tags
     if answer.next_node:
         state.ivr_node, state.ivr_tries = answer.next_node, 0
-        return _save(item, config, state, ivr.prompt(tree, answer.next_node, 0), {"tags": tags})
+        return _save(
+            item, config, state, ivr.prompt(tree, answer.next_node, 0), CallChanges(tags=tags)
+        )
     # Qualified: route with what the caller told us.
     now = utcnow()
     plan = plan_for(config, item, now)
     state.plan, state.excluded, state.ivr_node = plan.plan, plan.excluded, None
     try:
-        return advance(config, item, state, at=now, updates={"tags": tags})
+        return advance(config, item, state, at=now, changes=CallChanges(tags=tags))
     except AlreadyHandled:
         return replay(params.call_sid)
 
@@ -91,7 +94,7 @@ def _save(
     config: CampaignConfig,
     state: RoutingState,
     response: VoiceResponse,
-    extra: dict[str, Any] | None = None,
+    changes: CallChanges | None = None,
 ) -> VoiceResponse | str:
     try:
         return advance(
@@ -99,7 +102,7 @@ def _save(
             item,
             state,
             at=utcnow(),
-            updates=extra,
+            changes=changes,
             stop=response,
         )
     except AlreadyHandled:
@@ -159,7 +162,7 @@ def _apply_dial_result(
         step.state,
         at=now,
         release=step.release,
-        updates=step.updates,
+        changes=step.changes,
         stop=_hang_up() if step.stop or replayed else None,
     )
 
@@ -174,9 +177,9 @@ def _settle_after_dial(
 ) -> VoiceResponse | str:
     """The dial's result of a call whose final status came first (or that the sweep closed)."""
     state = step.state
-    settlement = settle(config, state, so_far(config, item, state, step.updates))
+    settlement = settle(config, state, so_far(config, item, state, step.changes))
     state.pending = []
-    updates = {**step.updates, **settlement.updates()}
+    changes = step.changes | settlement.changes()
     release, count = step.release + settlement.release, []
     if late:
         # Everything was given back when the call was closed; count what it earned.
@@ -185,7 +188,8 @@ def _settle_after_dial(
         release = []
     else:
         final = state.final or {}
-        updates.update(
+        changes = replace(
+            changes,
             status=final.get("status", "completed"),
             duration_seconds=int(final.get("duration", 0)),
             ended_at=now,
@@ -197,7 +201,7 @@ def _settle_after_dial(
         at=now,
         release=release,
         count=count,
-        updates=updates,
+        changes=changes,
         stop=_hang_up(),
     )
     if not late:
@@ -243,7 +247,7 @@ def whisper_accept(form: dict[str, str], attempt: str) -> VoiceResponse:
             step.state,
             at=utcnow(),
             release=step.release,
-            updates=step.updates,
+            changes=step.changes,
             stop=VoiceResponse(),
         )
     except AlreadyHandled:
@@ -283,11 +287,11 @@ def record_status(form: dict[str, str]) -> VoiceResponse:
 def _apply_final(config: CampaignConfig, item: CallItem, params: StatusParams) -> None:
     now = utcnow()
     state = RoutingState.from_json(item.routing)
-    facts = {"status": params.call_status, "duration_seconds": params.call_duration}
+    facts = CallChanges(status=params.call_status, duration_seconds=params.call_duration)
     if item.ended_at is not None:
         if item.status == CLOSED_WITHOUT_STATUS:
             # Came after the sweep closed the call: only what the status itself says.
-            advance(config, item, state, at=now, updates=facts, stop=twiml.empty())
+            advance(config, item, state, at=now, changes=facts, stop=twiml.empty())
         else:
             logger.info("status callback ignored (already final)")
         return
@@ -301,28 +305,32 @@ def _apply_final(config: CampaignConfig, item: CallItem, params: StatusParams) -
         for leg in state.active:
             release += leg.held("concurrency")
             leg.holds = [hold for hold in leg.holds if hold[2] != "concurrency"]
-        advance(config, item, state, at=now, release=release, updates=facts, stop=twiml.empty())
+        advance(config, item, state, at=now, release=release, changes=facts, stop=twiml.empty())
         return
-    settlement = settle(config, state, so_far(config, item, state, {}))
+    settlement = settle(config, state, so_far(config, item, state, CallChanges()))
     state.pending = []
     end_call(
         config,
         item,
         state,
         at=now,
-        updates={**facts, **settlement.updates()},
+        changes=facts | settlement.changes(),
         release=settlement.release,
     )
     _fire_pixels(config, item, now)
 
 
 def so_far(
-    config: CampaignConfig, item: CallItem, state: RoutingState, updates: dict[str, Any]
+    config: CampaignConfig, item: CallItem, state: RoutingState, changes: CallChanges
 ) -> CallSoFar:
     terms = publisher_terms(item.account_id, item.publisher_id) if item.publisher_id else None
     return CallSoFar(
-        connected_seconds=int(updates.get("connected_seconds", item.connected_seconds or 0)),
-        target_id=updates.get("target_id", item.target_id),
+        connected_seconds=int(
+            changes.connected_seconds
+            if changes.connected_seconds is not None
+            else item.connected_seconds or 0
+        ),
+        target_id=changes.target_id or item.target_id,
         duplicate=bool(item.duplicate),
         tags=calls.tags_of(item),
         publisher_payout_cents=terms.payouts.get(config.campaign_id) if terms else None,

@@ -15,6 +15,7 @@ from chalicelib.clock import utcnow
 from chalicelib.observability import logger
 from chalicelib.store import calls, keys, tenants
 from chalicelib.store.models import CallItem
+from chalicelib.store.routing_steps import CallChanges
 from chalicelib.voice import pixels
 from chalicelib.voice.dialing import AlreadyHandled, end_call
 from chalicelib.voice.progress import so_far
@@ -59,7 +60,7 @@ def _close(item: CallItem, now: datetime) -> int:
         return 1 if calls.finish_call(item.call_sid, "no-callback", 0, at=now) else 0
     # Settled with what is known; a dial's result that still comes counts anew what the
     # call earned (voice.progress), so the offered legs stay on record.
-    settlement = settle(config, state, so_far(config, item, state, {}))
+    settlement = settle(config, state, so_far(config, item, state, CallChanges()))
     state.released, state.pending = bool(state.active), []
     final = state.final or {}
     try:
@@ -68,11 +69,11 @@ def _close(item: CallItem, now: datetime) -> int:
             item,
             state,
             at=now,
-            updates={
-                "status": final.get("status", "no-callback"),
-                "duration_seconds": int(final.get("duration", item.duration_seconds or 0)),
-                **settlement.updates(),
-            },
+            changes=CallChanges(
+                status=final.get("status", "no-callback"),
+                duration_seconds=int(final.get("duration", item.duration_seconds or 0)),
+            )
+            | settlement.changes(),
             release=settlement.release,
         )
     except AlreadyHandled:

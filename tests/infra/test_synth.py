@@ -151,6 +151,7 @@ def test_each_function_role_grants_only_what_that_function_needs(synth: Synth) -
     (api_role,) = {k for k in roles if k.startswith("APIHandlerRole")}
     (sweep_role,) = {k for k in roles if k.startswith("SweepRole")}
     (pixels_role,) = {k for k in roles if k.startswith("RetryPixelsRole")}
+    (replay_role,) = {k for k in roles if k.startswith("ReplayDeferredRole")}
     api = _role_statements(synth, api_role)
     tables = api["Tables"]
     assert "dynamodb:Scan" not in tables["Action"]
@@ -166,11 +167,20 @@ def test_each_function_role_grants_only_what_that_function_needs(synth: Synth) -
     # The sweep and the pixel retrier sign nobody in and read no CPaaS token.
     assert set(_role_statements(synth, sweep_role)) == {"Tables", "Logs", "Tracing"}
     assert set(_role_statements(synth, pixels_role)) == {"Tables", "Logs", "Tracing"}
+    # The API keeps callbacks it could not apply; only the replay reads and removes them.
+    queue = {"Fn::GetAtt": [_logical_id_of_queue(synth, settings.deferred_queue_name), "Arn"]}
+    assert api["DeferredCallbacks"]["Action"] == "sqs:SendMessage"
+    assert api["DeferredCallbacks"]["Resource"] == queue
+    replay = _role_statements(synth, replay_role)
+    assert set(replay) == {"Tables", "DeferredCallbacks", "Logs", "Tracing"}
+    assert replay["DeferredCallbacks"]["Action"] == ["sqs:ReceiveMessage", "sqs:DeleteMessage"]
+    assert replay["DeferredCallbacks"]["Resource"] == queue
     functions = _resources(synth.raw, "AWS::Serverless::Function")
     assert {json.dumps(f["Properties"]["Role"]) for f in functions.values()} == {
         json.dumps({"Fn::GetAtt": [api_role, "Arn"]}),
         json.dumps({"Fn::GetAtt": [sweep_role, "Arn"]}),
         json.dumps({"Fn::GetAtt": [pixels_role, "Arn"]}),
+        json.dumps({"Fn::GetAtt": [replay_role, "Arn"]}),
     }
 
 
@@ -224,8 +234,9 @@ def test_alarms_cover_5xx_lambda_errors_and_throttles_and_table_throttles(synth:
     names = sorted((p["Namespace"], p["MetricName"]) for p in plain)
     assert names == [
         ("AWS/ApiGateway", "5XXError"),
-        *[("AWS/Lambda", "Errors")] * 3,  # the API, the sweep, the pixel retrier
-        *[("AWS/Lambda", "Throttles")] * 3,
+        *[("AWS/Lambda", "Errors")] * 4,  # the API, the sweep, the pixel retrier, the replay
+        *[("AWS/Lambda", "Throttles")] * 4,
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),  # kept callbacks given up
     ]
     table_alarms = [a["Properties"] for a in alarms if "Metrics" in a["Properties"]]
     assert len(table_alarms) == 2
@@ -244,6 +255,7 @@ def test_functions_carry_the_environment_and_the_schedules(synth: Synth) -> None
         settings.api_function_name,
         settings.sweep_function_name,
         settings.pixels_function_name,
+        settings.replay_function_name,
     }
     app_table = _logical_id_of_table(synth, settings.app_table_name)
     distribution = _logical_id(synth, "AWS::CloudFront::Distribution")
@@ -258,6 +270,9 @@ def test_functions_carry_the_environment_and_the_schedules(synth: Synth) -> None
         }
         assert env["STAGE"] == synth.stage
         assert env["TWILIO_AUTH_TOKEN_PARAM"] == settings.twilio_auth_token_parameter
+        assert env["DEFERRED_QUEUE_URL"] == {
+            "Ref": _logical_id_of_queue(synth, settings.deferred_queue_name)
+        }
         for key in (
             "COGNITO_USER_POOL_ID",
             "COGNITO_CLIENT_ID",
@@ -275,8 +290,25 @@ def test_functions_carry_the_environment_and_the_schedules(synth: Synth) -> None
     assert retrier["Properties"]["FunctionName"] == settings.pixels_function_name
     (event,) = retrier["Properties"]["Events"].values()
     assert event == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
+    # A callback kept while the table did not answer is applied within a minute of it
+    # answering again.
+    (replayer,) = [
+        f for f in functions.values() if f["Properties"]["Handler"].endswith(".replay_deferred")
+    ]
+    assert replayer["Properties"]["FunctionName"] == settings.replay_function_name
+    (event,) = replayer["Properties"]["Events"].values()
+    assert event == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
     # The API names its handler by ARN, not by reference: no API -> function -> CDN cycle.
     assert "APIHandler.Arn" not in json.dumps(synth.raw["Resources"]["RestAPI"])
+
+
+def _logical_id_of_queue(synth: Synth, name: str) -> str:
+    for logical_id, queue in _resources(synth.raw, "AWS::SQS::Queue").items():
+        if queue["Properties"]["QueueName"] == name:
+            dead_letters = queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]
+            assert dead_letters, "a kept callback that never applies must not loop forever"
+            return logical_id
+    raise AssertionError(name)
 
 
 def _logical_id_of_table(synth: Synth, name: str) -> str:
