@@ -41,20 +41,21 @@ NANP = "1"
 
 
 @lru_cache(maxsize=1)
-def nanp_places() -> tuple[dict[str, str], int]:
-    """English place names of the +1 prefixes in phonenumbers' geocoder data, and the
-    longest prefix.
+def nanp_places() -> tuple[dict[str, dict[str, str]], int]:
+    """The place names (by language) of phonenumbers' geocoder data that hold every +1
+    prefix, and the longest prefix.
 
     `phonenumbers.geocoder` loads every country's place names in every language when it is
     imported (29 generated modules, ≈0.4 s, on a cold Lambda's first call). The generated
     modules hold the prefixes in sorted order, so the +1 prefixes, the only ones looked up
-    here, are the first four: read those, once, without importing the package.
+    here, are in the first four: read those, once, without importing the package. (The
+    fourth also holds the first prefixes of +2…+3, which no +1 number reaches.)
     """
     spec = importlib.util.find_spec("phonenumbers.geodata")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError("phonenumbers.geodata not found")
     folder = Path(next(iter(spec.submodule_search_locations)))
-    places: dict[str, str] = {}
+    places: dict[str, dict[str, str]] = {}
     for n in count():
         path = folder / f"data{n}.py"
         if not path.exists():
@@ -67,8 +68,8 @@ def nanp_places() -> tuple[dict[str, str], int]:
         chunk = importlib.util.module_from_spec(chunk_spec)
         chunk_spec.loader.exec_module(chunk)
         data: dict[str, dict[str, str]] = chunk.data
-        places.update((k, v.get("en", "")) for k, v in data.items() if k.startswith(NANP))
-        if any(not k.startswith(NANP) for k in data):
+        places.update(data)
+        if max(data) >= chr(ord(NANP) + 1):  # past the last +1 prefix
             break
     return places, max(map(len, places), default=0)
 
@@ -87,9 +88,9 @@ def nanp_place(number: phonenumbers.PhoneNumber) -> str:
     places, longest = nanp_places()
     digits = NANP + phonenumbers.national_significant_number(number)
     for size in range(min(longest, len(digits)), 0, -1):
-        place = places.get(digits[:size])
-        if place is not None:
-            return place
+        names = places.get(digits[:size])
+        if names is not None:
+            return names.get("en", "")
     return ""
 
 
