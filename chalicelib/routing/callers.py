@@ -35,6 +35,14 @@ LINE_TYPES = {
     phonenumbers.PhoneNumberType.TOLL_FREE: "toll_free",
     phonenumbers.PhoneNumberType.VOIP: "voip",
 }
+# The types `phonenumbers.carrier.name_for_number` looks a carrier up for.
+CARRIER_TYPES = frozenset(
+    {
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+        phonenumbers.PhoneNumberType.PAGER,
+    }
+)
 
 
 NANP = "1"
@@ -74,16 +82,11 @@ def nanp_places() -> tuple[dict[str, dict[str, str]], int]:
     return places, max(map(len, places), default=0)
 
 
-def nanp_place(number: phonenumbers.PhoneNumber) -> str:
+def nanp_place(number: phonenumbers.PhoneNumber, geographical: bool) -> str:
     """What `phonenumbers.geocoder.description_for_number(number, "en")` says of a +1
     number's area ("San Francisco, CA", "California"), or "" where it would name only the
-    country."""
-    if number.country_code != 1:
-        return ""
-    number_type = phonenumbers.number_type(number)
-    if number_type == phonenumbers.PhoneNumberType.UNKNOWN or (
-        not phonenumbers.is_number_type_geographical(number_type, number.country_code)
-    ):
+    country. `geographical`: the number's type is known and tied to a place."""
+    if number.country_code != 1 or not geographical:
         return ""
     places, longest = nanp_places()
     digits = NANP + phonenumbers.national_significant_number(number)
@@ -104,16 +107,33 @@ def describe_number(e164: str) -> dict[str, str]:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return {}
+    # The number's type is worked out once: every phonenumbers function that needs it works
+    # it out again, matching the number against each region of its country code (25 for +1),
+    # which made most of this function's time. Each call below is what the library's
+    # `name_for_number` and `time_zones_for_number` do once they have the type.
+    number_type = phonenumbers.number_type(number)
+    geographical = number_type != phonenumbers.PhoneNumberType.UNKNOWN and (
+        phonenumbers.is_number_type_geographical(number_type, number.country_code)
+    )
     found = {
         "country": phonenumbers.region_code_for_number(number) or "",
-        "line_type": LINE_TYPES.get(phonenumbers.number_type(number), "unknown"),
-        "carrier": carrier.name_for_number(number, "en"),
-        "timezone": next(iter(number_timezone.time_zones_for_number(number)), ""),
+        "line_type": LINE_TYPES.get(number_type, "unknown"),
+        "carrier": carrier.name_for_valid_number(number, "en")
+        if number_type in CARRIER_TYPES
+        else "",
+        "timezone": next(
+            iter(
+                number_timezone.time_zones_for_geographical_number(number)
+                if geographical
+                else number_timezone.time_zones_for_number(number)
+            ),
+            "",
+        ),
     }
     if number.country_code == 1:
         national = str(number.national_number)
         found["area_code"] = national[:3]
-        place = nanp_place(number)
+        place = nanp_place(number, geographical)
         # "San Francisco, CA" or "California"
         state = place.rsplit(", ", 1)[-1] if ", " in place else US_STATES.get(place, "")
         if len(state) == 2:
