@@ -108,7 +108,11 @@ class InProcessApp:
         self._validator = RequestValidator(TOKEN)
         self.requests = 0
         self.ddb_ms = 0.0
+        # CPU time of this thread inside DynamoDB calls (signing, sending, parsing): moto
+        # serves them on its own threads, so this is the client side only.
+        self.ddb_cpu_ms = 0.0
         self._started = 0.0
+        self._cpu_started = 0.0
         events = tables.connection().client.meta.events
         events.register("before-call.dynamodb", self._before)
         events.register("after-call.dynamodb", self._after)
@@ -116,12 +120,14 @@ class InProcessApp:
     def _before(self, **_: Any) -> None:
         self.requests += 1
         self._started = time.perf_counter()
+        self._cpu_started = time.thread_time()
 
     def _after(self, **_: Any) -> None:
         self.ddb_ms += (time.perf_counter() - self._started) * 1000.0
+        self.ddb_cpu_ms += (time.thread_time() - self._cpu_started) * 1000.0
 
     def reset_counts(self) -> None:
-        self.requests, self.ddb_ms = 0, 0.0
+        self.requests, self.ddb_ms, self.ddb_cpu_ms = 0, 0.0, 0.0
 
     def post(self, path: str, params: dict[str, str], expect: bytes = b"<") -> bytes:
         """A signed webhook; raises unless the app answered 200 with `expect` in the body."""

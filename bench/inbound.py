@@ -9,6 +9,7 @@ recording; every inbound call reserves its target's counters in one transaction.
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 from bench.harness import InProcessApp, machine, main_in_process, summary, time_calls
@@ -77,14 +78,17 @@ def run(app: InProcessApp, calls: int, warmup: int) -> dict[str, Any]:
     callers = (f"+1312{n:07d}" for n in itertools.count(1000))
     sids: list[str] = []
     ddb_per_call: list[float] = []
+    cpu_without_ddb: list[float] = []
 
     def inbound(index: int) -> None:
         params = inbound_params(NUMBER, next(callers))
         sids.append(params["CallSid"])
-        before = app.ddb_ms
+        before, cpu_before, started = app.ddb_ms, app.ddb_cpu_ms, time.thread_time()
         app.post("/voice/inbound", params, b"<Dial")
         if index >= 0:
             ddb_per_call.append(app.ddb_ms - before)
+            cpu = (time.thread_time() - started) * 1000.0
+            cpu_without_ddb.append(cpu - (app.ddb_cpu_ms - cpu_before))
 
     numbers.forget_cached_routes()
     config.forget_cached_config()
@@ -114,15 +118,22 @@ def run(app: InProcessApp, calls: int, warmup: int) -> dict[str, Any]:
             "/voice/status", {"CallSid": sid, "CallStatus": "completed", "CallDuration": "130"}
         )
     status = app.requests / 100
-    base = time_calls(
-        lambda _: app.post("/voice/bench-baseline", inbound_params(NUMBER), b"<Say>"),
-        calls,
-        warmup,
-    )
+    base_cpu: list[float] = []
+
+    def baseline(index: int) -> None:
+        started = time.thread_time()
+        app.post("/voice/bench-baseline", inbound_params(NUMBER), b"<Say>")
+        if index >= 0:
+            base_cpu.append((time.thread_time() - started) * 1000.0)
+
+    base = time_calls(baseline, calls, warmup)
     got, ref = summary(timings), summary(base)
     # moto deep-copies the whole table on every TransactWriteItems (to roll back), so its
     # time grows with the table; the handler's own time is measured without it.
     own = summary([total - ddb for total, ddb in zip(timings, ddb_per_call, strict=True)])
+    # The same in this thread's CPU time, which other processes on a busy machine barely
+    # move (wall-clock p99s there are mostly the scheduler's).
+    own_cpu, base_cpu_summary = summary(cpu_without_ddb), summary(base_cpu)
     return {
         "benchmark": "inbound",
         "calls": calls,
@@ -139,6 +150,13 @@ def run(app: InProcessApp, calls: int, warmup: int) -> dict[str, Any]:
         "handler_p50_ms_without_ddb": own["p50_ms"],
         "handler_p99_ms_without_ddb": own["p99_ms"],
         "handler_p99_ratio_without_ddb": round(own["p99_ms"] / ref["p99_ms"], 2),
+        "handler_cpu_p50_ms_without_ddb": own_cpu["p50_ms"],
+        "handler_cpu_p99_ms_without_ddb": own_cpu["p99_ms"],
+        "baseline_cpu_p50_ms": base_cpu_summary["p50_ms"],
+        "baseline_cpu_p99_ms": base_cpu_summary["p99_ms"],
+        "handler_cpu_p99_ratio_without_ddb": round(
+            own_cpu["p99_ms"] / base_cpu_summary["p99_ms"], 2
+        ),
         **machine(),
     }
 
