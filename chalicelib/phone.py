@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-import phonenumbers
-
 # What the CPaaS sends in `From` when the caller withheld their number: words, and
 # Twilio's placeholder numbers for anonymous, restricted, blocked and unavailable callers.
 ANONYMOUS_CALLERS = frozenset(
@@ -28,6 +26,10 @@ CLIENT_CALLER = re.compile(r"^(client:[A-Za-z0-9_.@-]{1,120}|sips?:[^\s<>\"]{1,2
 
 def parse_e164(value: str) -> str:
     """The number itself when it is a possible E.164 number; ValueError otherwise."""
+    # phonenumbers compiles its patterns and loads metadata on import (≈30 ms): the first
+    # number parsed pays it, not every cold start.
+    import phonenumbers
+
     text = value.strip()
     if not text.startswith("+"):
         raise ValueError("must be an E.164 number such as +14155550100")

@@ -11,8 +11,6 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final, Literal, NamedTuple, TypeAlias, TypeGuard, get_args
 
-import phonenumbers
-
 from chalicelib.phone import parse_e164
 from chalicelib.routing import (
     CallFacts,
@@ -250,6 +248,8 @@ def mask_caller_id(caller_id: str) -> str:
     Losing bidders learn the caller's region, not a number to market to. Anything that is not
     an E.164 number (withheld, a SIP or client identity) is sent as "anonymous".
     """
+    import phonenumbers  # with the first ping, not with every cold start
+
     try:
         number = phonenumbers.parse(parse_e164(caller_id), None)
     except (ValueError, phonenumbers.NumberParseException):

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeAlias, cast, get_args
 
-import phonenumbers
-
 from chalicelib.store import dni as store
 from chalicelib.store import keys
 from chalicelib.store.models import DniSessionItem, PoolItem
@@ -84,6 +82,8 @@ class Assignment:
 
 def national(e164: str) -> str:
     """`+14155550123` → `(415) 555-0123`: how pages in the number's country write it."""
+    import phonenumbers  # with the first session, not with every cold start
+
     number = phonenumbers.parse(e164, None)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
 

@@ -8,11 +8,14 @@ from datetime import datetime
 from functools import lru_cache
 from itertools import count
 from pathlib import Path
-
-import phonenumbers
-from phonenumbers import timezone as number_timezone
+from typing import TYPE_CHECKING
 
 from chalicelib.routing.model import CallFacts
+
+# phonenumbers (≈30 ms to import) and its carrier and place data are loaded by the first
+# number described, not with every cold start.
+if TYPE_CHECKING:
+    import phonenumbers
 
 US_STATES = {
     "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA",
@@ -28,21 +31,28 @@ US_STATES = {
     "Vermont": "VT", "Virginia": "VA", "Washington": "WA", "West Virginia": "WV",
     "Wisconsin": "WI", "Wyoming": "WY",
 }  # fmt: skip
+# By name in `phonenumbers.PhoneNumberType`.
 LINE_TYPES = {
-    phonenumbers.PhoneNumberType.MOBILE: "mobile",
-    phonenumbers.PhoneNumberType.FIXED_LINE: "landline",
-    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: "landline_or_mobile",
-    phonenumbers.PhoneNumberType.TOLL_FREE: "toll_free",
-    phonenumbers.PhoneNumberType.VOIP: "voip",
+    "MOBILE": "mobile",
+    "FIXED_LINE": "landline",
+    "FIXED_LINE_OR_MOBILE": "landline_or_mobile",
+    "TOLL_FREE": "toll_free",
+    "VOIP": "voip",
 }
 # The types `phonenumbers.carrier.name_for_number` looks a carrier up for.
-CARRIER_TYPES = frozenset(
-    {
-        phonenumbers.PhoneNumberType.MOBILE,
-        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-        phonenumbers.PhoneNumberType.PAGER,
-    }
-)
+CARRIER_TYPES = ("MOBILE", "FIXED_LINE_OR_MOBILE", "PAGER")
+
+
+@lru_cache(maxsize=1)
+def _number_types() -> tuple[dict[int, str], frozenset[int]]:
+    """LINE_TYPES and CARRIER_TYPES by the library's values."""
+    import phonenumbers
+
+    kind = phonenumbers.PhoneNumberType
+    return (
+        {getattr(kind, name): line for name, line in LINE_TYPES.items()},
+        frozenset(getattr(kind, name) for name in CARRIER_TYPES),
+    )
 
 
 NANP = "1"
@@ -88,6 +98,8 @@ def nanp_place(number: phonenumbers.PhoneNumber, geographical: bool) -> str:
     country. `geographical`: the number's type is known and tied to a place."""
     if number.country_code != 1 or not geographical:
         return ""
+    import phonenumbers
+
     places, longest = nanp_places()
     digits = NANP + phonenumbers.national_significant_number(number)
     for size in range(min(longest, len(digits)), 0, -1):
@@ -100,8 +112,9 @@ def nanp_place(number: phonenumbers.PhoneNumber, geographical: bool) -> str:
 @lru_cache(maxsize=4096)
 def describe_number(e164: str) -> dict[str, str]:
     """Country, state, area code, carrier, line type and timezone that the number implies."""
-    # Loads the carrier data of every country (≈25 ms), on the first call that needs it.
-    from phonenumbers import carrier
+    import phonenumbers
+    from phonenumbers import carrier  # every country's carrier names (≈25 ms)
+    from phonenumbers import timezone as number_timezone
 
     try:
         number = phonenumbers.parse(e164, None)
@@ -115,11 +128,12 @@ def describe_number(e164: str) -> dict[str, str]:
     geographical = number_type != phonenumbers.PhoneNumberType.UNKNOWN and (
         phonenumbers.is_number_type_geographical(number_type, number.country_code)
     )
+    line_types, carrier_types = _number_types()
     found = {
         "country": phonenumbers.region_code_for_number(number) or "",
-        "line_type": LINE_TYPES.get(number_type, "unknown"),
+        "line_type": line_types.get(number_type, "unknown"),
         "carrier": carrier.name_for_valid_number(number, "en")
-        if number_type in CARRIER_TYPES
+        if number_type in carrier_types
         else "",
         "timezone": next(
             iter(

@@ -16,13 +16,7 @@ import pytest
 from phonenumbers import carrier, geocoder, timezone
 from phonenumbers.geodata import GEOCODE_DATA
 
-from chalicelib.routing.callers import (
-    LINE_TYPES,
-    US_STATES,
-    describe_number,
-    nanp_place,
-    nanp_places,
-)
+from chalicelib.routing.callers import US_STATES, describe_number, nanp_place, nanp_places
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,6 +62,15 @@ def test_a_callers_area_is_what_the_full_geocoder_says() -> None:
             # Where nothing is found, the geocoder names at most the country.
             assert full in ("", geocoder.country_name_for_number(number, "en"))
     assert places_found > 1000
+
+
+LINE_TYPES = {
+    phonenumbers.PhoneNumberType.MOBILE: "mobile",
+    phonenumbers.PhoneNumberType.FIXED_LINE: "landline",
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: "landline_or_mobile",
+    phonenumbers.PhoneNumberType.TOLL_FREE: "toll_free",
+    phonenumbers.PhoneNumberType.VOIP: "voip",
+}
 
 
 def _described_by_the_library(e164: str) -> dict[str, str]:
@@ -128,8 +131,7 @@ def _fresh_process(code: str, env: dict[str, str]) -> dict[str, object]:
 
 
 HEAVY = [
-    "phonenumbers.geocoder",  # every country's place names: ≈0.4 s
-    "phonenumbers.carrier",
+    "phonenumbers",  # and its place names (≈0.4 s) and carrier data
     "aws_xray_sdk",  # builds a botocore client on import
     "jwt",  # and cryptography
     "httpx",
