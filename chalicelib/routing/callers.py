@@ -126,7 +126,7 @@ def describe_number(e164: str) -> dict[str, str]:
     # `name_for_number` and `time_zones_for_number` do once they have the type.
     number_type = phonenumbers.number_type(number)
     geographical = number_type != phonenumbers.PhoneNumberType.UNKNOWN and (
-        phonenumbers.is_number_type_geographical(number_type, number.country_code)
+        phonenumbers.is_number_type_geographical(number_type, number.country_code or 0)
     )
     line_types, carrier_types = _number_types()
     found = {
