@@ -7,7 +7,6 @@ from typing import Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api import openapi
 from chalicelib.api.http import json_response, public_view
 
 bp = Blueprint(__name__)
@@ -15,6 +14,10 @@ bp = Blueprint(__name__)
 
 @lru_cache(maxsize=1)
 def _document() -> dict[str, Any]:
+    # Imported here: the document's models (every request body of the API) are loaded by
+    # the first request for it, not by every cold start.
+    from chalicelib.api import openapi
+
     return openapi.document()
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api.catalog_schemas import PoolBody
 from chalicelib.api.http import ApiError, json_response, not_found, parse_body, user_view
 from chalicelib.auth.roles import Principal, Role
 from chalicelib.clock import utcnow
@@ -17,6 +16,10 @@ from chalicelib.requests import current_request
 from chalicelib.store import catalog, keys, numbers, tenants
 from chalicelib.store import dni as dni_store
 from chalicelib.store.models import CampaignItem, PoolItem
+
+# Imported by the handlers that parse a body, not with the blueprint (see api.catalog).
+if TYPE_CHECKING:
+    from chalicelib.api.catalog_schemas import PoolBody
 
 bp = Blueprint(__name__)
 
@@ -107,6 +110,8 @@ def list_pools(principal: Principal) -> Response:
 @bp.route("/pools", methods=["POST"])
 @user_view(Role.ADMIN)
 def create_pool(principal: Principal) -> Response:
+    from chalicelib.api.catalog_schemas import PoolBody
+
     body = parse_body(current_request(), PoolBody)
     fields = _check_and_store(principal.account_id, body, None)
     item = dni_store.create_pool(principal.account_id, body.name, keys.new_id("pk"), **fields)
@@ -130,6 +135,8 @@ def get_pool(principal: Principal, pool_id: str) -> Response:
 @bp.route("/pools/{pool_id}", methods=["PUT"])
 @user_view(Role.ADMIN)
 def replace_pool(principal: Principal, pool_id: str) -> Response:
+    from chalicelib.api.catalog_schemas import PoolBody
+
     body = parse_body(current_request(), PoolBody)
     item = _pool(principal, pool_id)
     released = [n for n in _numbers_of(item) if n not in body.numbers]

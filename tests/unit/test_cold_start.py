@@ -136,6 +136,7 @@ HEAVY = [
     "jwt",  # and cryptography
     "httpx",
     "boto3",
+    "chalicelib.api.catalog_schemas",  # the campaign, buyer, target and pool bodies
 ]
 
 
