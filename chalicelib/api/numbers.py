@@ -20,7 +20,6 @@ from chalicelib.phone import parse_e164
 from chalicelib.requests import current_request
 from chalicelib.store import catalog, numbers, tenants
 from chalicelib.store.models import CampaignItem
-from chalicelib.telephony import NumberUnavailable, TelephonyError, get_telephony
 
 bp = Blueprint(__name__)
 
@@ -89,6 +88,9 @@ def search_numbers(principal: Principal) -> Response:
     contains = query.get("contains")
     if contains is not None and not re.fullmatch(r"[0-9A-Za-z*]{1,10}", contains):
         raise ApiError(400, "validation_error", "bad query", {"contains": "digits, letters or *"})
+    # The CPaaS backend loads with the first search or purchase, not with every cold start.
+    from chalicelib.telephony import TelephonyError, get_telephony
+
     try:
         found = get_telephony().search_numbers(
             country=country,
@@ -123,6 +125,8 @@ def purchase_number(principal: Principal) -> Response:
     attribution = attribution_of(principal.account_id, body)
     if numbers.route_for_number(body.number) is not None:
         raise ApiError(409, "conflict", "this number is already in use", {"number": "taken"})
+    from chalicelib.telephony import NumberUnavailable, TelephonyError, get_telephony
+
     try:
         owned = get_telephony().purchase_number(
             body.number,

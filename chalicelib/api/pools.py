@@ -11,7 +11,6 @@ from chalice.app import Blueprint, Response
 from chalicelib.api.http import ApiError, json_response, not_found, parse_body, user_view
 from chalicelib.auth.roles import Principal, Role
 from chalicelib.clock import utcnow
-from chalicelib.dni.advisor import SessionFacts, pool_stats
 from chalicelib.requests import current_request
 from chalicelib.store import catalog, keys, numbers, tenants
 from chalicelib.store import dni as dni_store
@@ -162,6 +161,8 @@ def _query_number(
 def stats(principal: Principal, pool_id: str) -> Response:
     """Utilization, overflow, arrivals and holds over `hours` (default 24), and the pool
     size that keeps overflow at or below `target_overflow` (default 0.01), by Erlang-B."""
+    from chalicelib.dni.advisor import SessionFacts, pool_stats  # this route's alone
+
     query = dict(current_request().query_params or {})
     hours = _query_number(query, "hours", 24, 1, MAX_STATS_HOURS)
     target = _query_number(query, "target_overflow", 0.01, 0.0001, 0.5)
