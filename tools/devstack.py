@@ -127,15 +127,14 @@ class Snapshots:
     (about 0.15 s per 1,000 call records here, 15 s at 100,000), so every AWS request
     waited that long and the app's DynamoDB requests timed out. Without `os.fork` (not
     POSIX) the save is made in process. A save that took D seconds is followed by the next
-    one no sooner than SPACING × D later, so the saving process takes at most a fifth of a
+    one no sooner than `spacing` * D later, so the saving process takes at most a fifth of a
     core; a clean stop always saves last.
     """
 
-    SPACING = 4.0
-
-    def __init__(self, path: Path, every: float) -> None:
+    def __init__(self, path: Path, every: float, spacing: float = 4.0) -> None:
         self.path = path
         self.every = every
+        self.spacing = spacing
         self.gap = every  # until the next save may start
         self.saved = -1  # localaws.changes() when the last good snapshot was taken
         self.child: tuple[int, int] | None = None  # (pid, changes() it is saving)
@@ -188,7 +187,7 @@ class Snapshots:
             return False
         self.child = None
         took = time.monotonic() - self.started
-        self.gap = max(self.every, (1 + self.SPACING) * took)
+        self.gap = max(self.every, (1 + self.spacing) * took)
         if os.waitstatus_to_exitcode(status) == 0:
             self.saved = version
         else:

@@ -31,7 +31,7 @@ def test_a_snapshot_is_saved_once_per_change_with_what_was_written(
     )
     client.put_item(TableName="snapshot-test", Item={"id": {"S": "first"}})
     path = tmp_path / "moto-state.pickle"
-    snapshots = Snapshots(path, every=0)
+    snapshots = Snapshots(path, every=0, spacing=0)
 
     snapshots.tick()
     assert snapshots.child is not None  # saved by another process
