@@ -140,6 +140,7 @@ class Snapshots:
         self.child: tuple[int, int] | None = None  # (pid, changes() it is saving)
         self.started = -float("inf")
         self.pauses_ms: list[float] = []  # how long each save held the AWS endpoint
+        self.seconds: list[float] = []  # how long each save took
         self.failed = 0
 
     def tick(self) -> None:
@@ -149,12 +150,16 @@ class Snapshots:
         version = changes()
         if version == self.saved or time.monotonic() - self.started < self.gap:
             return
-        self.started = time.monotonic()
         if not hasattr(os, "fork"):
+            self.started = time.monotonic()
             if save_snapshot(self.path):
                 self.saved = version
             return
         self.child = (self._fork(), version)
+
+    def soon(self) -> None:
+        """Start the next save at the next tick if anything changed, whatever the gap."""
+        self.started = -float("inf")
 
     def _fork(self) -> int:
         import joserfc.jwk  # noqa: F401 - imported before the fork: the child imports nothing
@@ -162,6 +167,7 @@ class Snapshots:
 
         with backend_lock:
             began = time.perf_counter()
+            self.started = time.monotonic()
             pid = os.fork()
             if pid == 0:
                 # Only this thread exists in the child; it must not take locks other
@@ -187,6 +193,7 @@ class Snapshots:
             return False
         self.child = None
         took = time.monotonic() - self.started
+        self.seconds.append(took)
         self.gap = max(self.every, (1 + self.spacing) * took)
         if os.waitstatus_to_exitcode(status) == 0:
             self.saved = version
