@@ -124,7 +124,7 @@ class Snapshots:
     Each save is pickled by a forked child: the fork copies the process between two AWS
     requests (under `backend_lock`) and the stack goes on serving while the child pickles
     its copy. Pickled in this process, the backends stayed locked for the whole pickling
-    (about 0.15 s per 1,000 call records here, 15 s at 100,000), so every AWS request
+    (about 10 s with 100,000 call records here, bench.localstack), so every AWS request
     waited that long and the app's DynamoDB requests timed out. Without `os.fork` (not
     POSIX) the save is made in process. A save that took D seconds is followed by the next
     one no sooner than `spacing` * D later, so the saving process takes at most a fifth of a
