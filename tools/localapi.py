@@ -10,9 +10,10 @@ Two changes to chalice's local server (a thread per connection):
   for a slot (as Lambda's concurrency limit does). The local AWS endpoint serves one
   request at a time, and the app gives each DynamoDB request 4 s (chalicelib/store/models.py)
   as it should in AWS: 200 requests running at once queued so many DynamoDB requests that
-  they timed out, and all 200 answered 500. Idle keep-alive connections hold no slot. An
-  app calling itself (a ring tree bidding to the same platform) needs a second slot, so
-  the limit is well above what one caller does in the tests.
+  they timed out, and all 200 answered 500. Idle keep-alive connections hold no slot. A
+  request that calls the same server (a ring tree bidding to this platform's own RTB
+  endpoint) holds a slot while its inner request needs another: with 8 such requests at
+  once the inner ones wait until the auctions' deadline and their bids are lost.
 """
 
 from __future__ import annotations

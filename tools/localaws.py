@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -26,9 +27,25 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
+# Actions that change nothing (X-Amz-Target's operation names); any other request counts.
+_READS = ("Get", "Query", "Scan", "Describe", "List", "BatchGet", "TransactGet")
+_changes = itertools.count(1)
+_version = 0
+
+
+def changes() -> int:
+    """Goes up with every request that may have changed moto's state (snapshots skip the
+    stack's state while it stays put)."""
+    return _version
+
+
 def _serialised(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
     def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        global _version
+        action = str(environ.get("HTTP_X_AMZ_TARGET", "")).rpartition(".")[2]
         with backend_lock:
+            if not action.startswith(_READS):
+                _version = next(_changes)
             return list(app(environ, start_response))
 
     return serve

@@ -11,6 +11,7 @@ import boto3
 import moto
 import pytest
 from botocore.exceptions import ClientError
+from moto.core.models import DEFAULT_ACCOUNT_ID
 
 from tools import moto_transactions
 
@@ -76,7 +77,7 @@ class Tables:
         (an empty partition left behind by a look-up shows here, not in a scan)."""
         from moto.backends import get_backend
 
-        tables = get_backend("dynamodb")[moto.core.DEFAULT_ACCOUNT_ID]["us-east-1"].tables
+        tables = get_backend("dynamodb")[DEFAULT_ACCOUNT_ID]["us-east-1"].tables
         main = [
             (str(h.value), [str(r.value) for r in bucket])
             for h, bucket in tables[self.main].items.items()
@@ -232,7 +233,7 @@ def test_a_failed_transaction_keeps_the_table_objects(aws_endpoint: str) -> None
     from moto.backends import get_backend
 
     t = Tables(aws_endpoint)
-    tables = get_backend("dynamodb")[moto.core.DEFAULT_ACCOUNT_ID]["us-east-1"].tables
+    tables = get_backend("dynamodb")[DEFAULT_ACCOUNT_ID]["us-east-1"].tables
     failing = transactions(t)[1]
     table = tables[t.main]
     assert outcome(t, failing)[0] == "TransactionCanceledException"
