@@ -228,7 +228,13 @@ export async function phonesPage(view, _params, me) {
         sections.delete(id);
       }
     }
-    sectionsBox.replaceChildren(...edges.map((edge) => sections.get(edge.id).el));
+    // Moving a section out of the page and back would take the focus from whatever is in it
+    // (a password shown once, a button): the sections are put back only when they change.
+    const wanted = edges.map((edge) => sections.get(edge.id).el);
+    const current = [...sectionsBox.children];
+    if (wanted.length !== current.length || wanted.some((el, i) => el !== current[i])) {
+      sectionsBox.replaceChildren(...wanted);
+    }
   }
 
   async function load() {
