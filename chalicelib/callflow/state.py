@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.bidding.auction import PricedBid
@@ -20,6 +20,17 @@ class Leg:
     buyer_id: str
     destination: str
     holds: list[list[str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target_id": self.target_id,
+            "buyer_id": self.buyer_id,
+            "destination": self.destination,
+            "holds": [list(hold) for hold in self.holds],
+        }
+
+    def copy(self) -> Leg:
+        return replace(self, holds=[list(hold) for hold in self.holds])
 
     def held(self, *kinds: Hold) -> list[CounterKey]:
         wanted = kinds or HOLDS
@@ -55,7 +66,27 @@ class RoutingState:
     twiml: str | None = None  # the last answer, replayed to a retried webhook
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The stored form (plain JSON values). Written out by hand: `asdict` walks every
+        value reflectively, and this runs on every step of every call."""
+        return {
+            "plan": list(self.plan),
+            "attempt": self.attempt,
+            "ring_seconds": self.ring_seconds,
+            "active": [leg.to_json() for leg in self.active],
+            "tried": [dict(entry) for entry in self.tried],
+            "excluded": dict(self.excluded),
+            "winner": self.winner,
+            "fallback": self.fallback,
+            "ivr_node": self.ivr_node,
+            "ivr_tries": self.ivr_tries,
+            "bids": {target_id: bid.to_json() for target_id, bid in self.bids.items()},
+            "auction_id": self.auction_id,
+            "held_bid": self.held_bid,
+            "pending": [list(hold) for hold in self.pending],
+            "final": None if self.final is None else dict(self.final),
+            "released": self.released,
+            "twiml": self.twiml,
+        }
 
     @classmethod
     def from_json(cls, raw: dict[str, Any] | None) -> RoutingState:
@@ -68,7 +99,18 @@ class RoutingState:
         return cls(**raw)
 
     def copy(self) -> RoutingState:
-        return RoutingState.from_json(self.to_json())
+        """A copy whose lists and maps can change without touching this one (bids are
+        frozen, so they are shared)."""
+        return replace(
+            self,
+            plan=list(self.plan),
+            active=[leg.copy() for leg in self.active],
+            tried=[dict(entry) for entry in self.tried],
+            excluded=dict(self.excluded),
+            bids=dict(self.bids),
+            pending=[list(hold) for hold in self.pending],
+            final=None if self.final is None else dict(self.final),
+        )
 
     def held(self) -> list[CounterKey]:
         """Every reservation the call still holds: its offered legs' and its pending ones."""

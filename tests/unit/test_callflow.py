@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -335,6 +335,11 @@ def test_state_round_trips_through_its_stored_form() -> None:
         final={"status": "completed", "duration": 70},
     )
     assert RoutingState.from_json(state.to_json()) == state
+    assert set(state.to_json()) == {f.name for f in fields(RoutingState)}
+    copied = state.copy()
+    copied.active[0].holds.append(["x", "y", "taken"])
+    copied.plan.append("t9")
+    assert len(state.active[0].holds) == 1 and state.plan == ["t1"]
     # Calls routed before holds existed kept only their concurrency slots.
     legacy = {
         "active": [{"target_id": "t0", "buyer_id": "b", "destination": "+1", "concurrency": ["p"]}]
