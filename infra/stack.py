@@ -39,8 +39,9 @@ SWEEP_FUNCTION = "Sweep"
 PIXELS_FUNCTION = "RetryPixels"
 #: The Chalice logical id of the per-minute replay of kept callbacks (voice/replay.py).
 REPLAY_FUNCTION = "ReplayDeferred"
-#: A kept callback that fails this many replays goes to the dead-letter queue.
-DEFERRED_MAX_RECEIVES = 30
+#: A kept callback that fails this many replays goes to the dead-letter queue (a run a
+#: minute, each stopping at its first failure: about 16 hours of a table not answering).
+DEFERRED_MAX_RECEIVES = 1000
 #: The API Gateway stage Chalice deploys (`api_gateway_stage` in .chalice/config.json).
 API_STAGE = "api"
 #: Paths CloudFront sends to API Gateway; everything else is the dashboard bundle.

@@ -320,8 +320,17 @@ def start_queue_endpoint(host: str) -> tuple[subprocess.Popen[bytes], str, str]:
     while True:
         try:
             sqs = boto3.client("sqs", endpoint_url=endpoint)
-            url = str(sqs.create_queue(QueueName=DEFERRED_QUEUE)["QueueUrl"])
-            return process, endpoint, url
+            dead = sqs.create_queue(QueueName=f"{DEFERRED_QUEUE}-dlq")["QueueUrl"]
+            dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])
+            # As in AWS: a callback that keeps failing ends in the dead-letter queue.
+            redrive = {
+                "deadLetterTargetArn": dead_arn["Attributes"]["QueueArn"],
+                "maxReceiveCount": "1000",
+            }
+            url = sqs.create_queue(
+                QueueName=DEFERRED_QUEUE, Attributes={"RedrivePolicy": json.dumps(redrive)}
+            )["QueueUrl"]
+            return process, endpoint, str(url)
         except Exception:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.terminate()

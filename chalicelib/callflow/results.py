@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from chalicelib.callflow.state import CounterKey, RoutingState
+from chalicelib.callflow.state import CounterKey, Leg, RoutingState
 from chalicelib.campaigns import CampaignConfig
+from chalicelib.store import keys
 from chalicelib.store.routing_steps import CallChanges
 
 CONNECTED = frozenset({"completed", "answered"})
+# What a connected leg keeps of its reservations (its call is over: concurrency goes back;
+# a converted cap waits for the settlement).
+EARNED_BY_CONNECTING = frozenset({"taken", "connected", "converted"})
 # A busy or failed target answers at once; only a target that did not answer rang for the
 # whole timeout.
 QUICK_FAILURE_SECONDS = 5
@@ -53,8 +57,11 @@ def after_dial(
         winner = state.winner or offered[0].target_id
         leg = next((g for g in offered if g.target_id == winner), offered[0])
         state.tried.append({"target_id": winner, "outcome": "connected", "at": at.isoformat()})
-        state.pending = [[pk, sk, kind] for pk, sk, kind in leg.holds if kind == "converted"]
-        kept = set(leg.held("taken", "connected", "converted"))
+        # What the winner and its buyer earned, whichever offered leg reserved it (two legs
+        # of one buyer share the buyer's counters; the first leg holds them).
+        mine = _owned_by(config, leg, offered)
+        state.pending = [hold for hold in mine if hold[2] == "converted"]
+        kept = {(pk, sk) for pk, sk, kind in mine if kind in EARNED_BY_CONNECTING}
         release = [key for g in offered for key in g.held() if key not in kept]
         changes = CallChanges(
             connected_seconds=result.connected_seconds, target_id=winner, buyer_id=leg.buyer_id
@@ -77,24 +84,37 @@ def after_dial(
     hung_up = result.call_status == "completed" or result.dial_status == "canceled"
     if state.ring_seconds >= config.settings.max_ring_seconds:
         state.plan = []
+    # An accepted leg that did not bridge leaves the next offer open to anyone.
+    state.winner = None
     release = [key for g in offered for key in g.held()]
     return Transition(state, release, stop=hung_up)
 
 
-def after_accept(state: RoutingState, destination: str) -> Transition | None:
-    """The first target of a simultaneous offer to press 1 takes the call; the others'
-    reservations are given back at once. None when the offer is no longer open to it."""
+def after_accept(
+    config: CampaignConfig, state: RoutingState, destination: str
+) -> Transition | None:
+    """The first target of a simultaneous offer to press 1 takes the call; what the others
+    reserved is given back at once, except the counters of the taker's own buyer, which the
+    taker keeps. None when the offer is no longer open to it."""
     leg = next((g for g in state.active if g.destination == destination), None)
     if leg is None or state.winner is not None:
         return None
     state = state.copy()
-    losers = [
-        key
-        for g in state.active
-        if g is not None and g.target_id != leg.target_id
-        for key in g.held()
-    ]
-    state.active = [g for g in state.active if g.target_id == leg.target_id]
+    leg = next(g for g in state.active if g.target_id == leg.target_id)
+    mine = _owned_by(config, leg, state.active)
+    taken = {(pk, sk) for pk, sk, _ in mine}
+    losers = [key for g in state.active for key in g.held() if key not in taken]
+    leg.holds = mine
+    state.active = [leg]
     state.winner = leg.target_id
     changes = CallChanges(target_id=leg.target_id, buyer_id=leg.buyer_id)
     return Transition(state, losers, changes, stop=True)
+
+
+def _owned_by(config: CampaignConfig, leg: Leg, offered: list[Leg]) -> list[list[str]]:
+    """The reservations of every offered leg that belong to `leg`'s target or its buyer."""
+    owners = {
+        keys.counter_pk(config.account_id, "TGT", leg.target_id),
+        keys.counter_pk(config.account_id, "BUY", leg.buyer_id),
+    }
+    return [list(hold) for g in offered for hold in g.holds if hold[0] in owners]

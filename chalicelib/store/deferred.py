@@ -50,9 +50,12 @@ def _sqs() -> Any:
             "sqs",
             region_name=settings.region,
             endpoint_url=settings.sqs_endpoint,
-            # Inside a webhook the CPaaS waits: a few seconds at most.
+            # Inside a webhook whose table calls already timed out, the CPaaS is still
+            # waiting (15 s in all): one short try.
             config=botocore.config.Config(
-                connect_timeout=2, read_timeout=3, retries={"max_attempts": 2}
+                connect_timeout=1,
+                read_timeout=2,
+                retries={"mode": "standard", "total_max_attempts": 1},
             ),
         )
     return _client

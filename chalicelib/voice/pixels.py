@@ -116,12 +116,18 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def fire(
-    config: CampaignConfig, item: CallItem, publisher_pixels: tuple[Pixel, ...], now: datetime
+    config: CampaignConfig,
+    item: CallItem,
+    publisher_pixels: tuple[Pixel, ...],
+    now: datetime,
+    *,
+    only_conversion: bool = False,
 ) -> None:
     """Deliver the call's pixels once each. Every job is stored (claimed by this process)
     before the first attempt; whatever does not fit in the status callback's time budget
-    is released, due now, for the retry schedule."""
-    events = ["completed"] + (["converted"] if item.converted else [])
+    is released, due now, for the retry schedule. `only_conversion`: the call's
+    "completed" pixels went out when it was closed; it converted later."""
+    events = ([] if only_conversion else ["completed"]) + (["converted"] if item.converted else [])
     wanted: list[store.NewJob] = []
     for pixel in _pixels_for(config, item, publisher_pixels):
         for event in events:

@@ -56,6 +56,8 @@ def ivr_answer(form: dict[str, str], node_name: str, tries: str) -> VoiceRespons
     if item is None or config is None or tree is None:
         return twiml.fallback()
     state = RoutingState.from_json(item.routing)
+    if item.ended_at is not None or state.final is not None:
+        return _hang_up()  # the caller hung up before this answer came: route nobody
     if state.ivr_node != node_name or str(state.ivr_tries) != tries or item.attempt != 0:
         return state.twiml or twiml.fallback()  # a retried or stale request
     if node_name not in tree.nodes:
@@ -204,8 +206,9 @@ def _settle_after_dial(
         changes=changes,
         stop=_hang_up(),
     )
-    if not late:
-        _fire_pixels(config, item, now)
+    # Closed without this result (the sweep sent its "completed" pixels): only a conversion
+    # is news now.
+    fire_pixels(config, item, now, only_conversion=late)
     return _hang_up()
 
 
@@ -237,7 +240,7 @@ def whisper_accept(form: dict[str, str], attempt: str) -> VoiceResponse:
     config = _config(item) if item else None
     if item is None or config is None or str(item.attempt) != attempt or item.ended_at:
         return _hang_up()
-    step = after_accept(RoutingState.from_json(item.routing), params.to)
+    step = after_accept(config, RoutingState.from_json(item.routing), params.to)
     if step is None:
         return _hang_up()
     try:
@@ -317,7 +320,7 @@ def _apply_final(config: CampaignConfig, item: CallItem, params: StatusParams) -
         changes=facts | settlement.changes(),
         release=settlement.release,
     )
-    _fire_pixels(config, item, now)
+    fire_pixels(config, item, now)
 
 
 def so_far(
@@ -337,6 +340,8 @@ def so_far(
     )
 
 
-def _fire_pixels(config: CampaignConfig, item: CallItem, now: datetime) -> None:
+def fire_pixels(
+    config: CampaignConfig, item: CallItem, now: datetime, *, only_conversion: bool = False
+) -> None:
     terms = publisher_terms(item.account_id, item.publisher_id) if item.publisher_id else None
-    pixels.fire(config, item, terms.pixels if terms else (), now)
+    pixels.fire(config, item, terms.pixels if terms else (), now, only_conversion=only_conversion)

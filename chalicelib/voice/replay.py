@@ -34,8 +34,10 @@ def replay_due() -> int:
             try:
                 handler(callback.form, **callback.params)
             except Exception:  # noqa: BLE001 - kept for the next run
+                # The table is likely still down: stop here rather than spend every kept
+                # callback's receives (each counts toward its dead-letter limit).
                 logger.exception("queued callback still cannot be applied")
-                continue
+                return applied
             deferred.done(received)
             applied += 1
     return applied

@@ -18,7 +18,7 @@ from chalicelib.store.models import CallItem
 from chalicelib.store.routing_steps import CallChanges
 from chalicelib.voice import pixels
 from chalicelib.voice.dialing import AlreadyHandled, end_call
-from chalicelib.voice.progress import so_far
+from chalicelib.voice.progress import fire_pixels, so_far
 
 # Twilio ends any call after 4 hours; a call still open well after that lost its callback.
 STALE_AFTER = timedelta(hours=4, minutes=10)
@@ -78,6 +78,7 @@ def _close(item: CallItem, now: datetime) -> int:
         )
     except AlreadyHandled:
         return 0  # its callback arrived meanwhile
+    fire_pixels(config, item, now)
     logger.warning("closed a call whose final status never came", extra={"call_sid": item.call_sid})
     return 1
 

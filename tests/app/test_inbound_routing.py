@@ -509,3 +509,39 @@ def _today() -> str:
     from datetime import UTC, datetime
 
     return f"D#{datetime.now(UTC):%Y%m%d}"
+
+
+def test_an_ivr_answer_after_the_caller_hung_up_routes_nobody(
+    setup: Setup, client: Client, platform: Any
+) -> None:
+    # Given a campaign that asks one question before routing to a capped target
+    target = setup.target(setup.buyer(), "+14155550295", caps={"concurrency": 1})
+    ivr = {
+        "start": "ask",
+        "nodes": {
+            "ask": {
+                "prompt": "Press 1 for sales.",
+                "tag": "want",
+                "choices": [{"digits": "1", "value": "sales"}],
+            }
+        },
+    }
+    _, number = setup.campaign([{"target_id": target}], ivr=ivr)
+    sid = new_sid()
+    asked = post_signed(
+        client, platform, "/voice/inbound", call_params(sid, "+13105550196", number)
+    )
+    assert b"<Gather" in asked.body
+    # When the caller hangs up, and only then does the answer's request arrive
+    ended = {"CallSid": sid, "CallStatus": "completed", "CallDuration": "4"}
+    post_signed(client, platform, "/voice/status", ended)
+    late = post_signed(
+        client,
+        platform,
+        "/voice/ivr/ask/0",
+        {**call_params(sid, "+13105550196", number), "Digits": "1"},
+    )
+    # Then nobody is dialled and the target's slot stays free
+    assert b"<Dial" not in late.body and b"<Hangup" in late.body
+    assert counter(keys.counter_pk("acc_demo", "TGT", target)) == 0
+    assert record(sid).ended_at is not None

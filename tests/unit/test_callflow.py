@@ -184,12 +184,38 @@ def test_the_ring_budget_spent_ends_the_plan() -> None:
 
 
 def test_the_first_to_accept_takes_the_call_and_the_others_give_back_at_once() -> None:
+    config = campaign({"t0": {}, "t1": {}, "t2": {}})
     state = RoutingState(active=[leg("t0", "taken"), leg("t1", "taken"), leg("t2", "taken")])
-    step = after_accept(state, "+1t1")
+    step = after_accept(config, state, "+1t1")
     assert step is not None
     assert step.release == [(tpk("t0"), "taken"), (tpk("t2"), "taken")]
     assert [g.target_id for g in step.state.active] == ["t1"] and step.state.winner == "t1"
-    assert after_accept(step.state, "+1t2") is None  # too late
+    assert after_accept(config, step.state, "+1t2") is None  # too late
+
+
+def test_the_taker_keeps_its_buyer_s_counters_whichever_leg_reserved_them() -> None:
+    # Two targets of one buyer offered at once: the first leg reserved the buyer's slot.
+    config = campaign({"t0": {}, "t1": {}}, buyers={"t0": "b", "t1": "b"})
+    first = Leg(
+        "t0",
+        "b",
+        "+1t0",
+        [[tpk("t0"), CONCURRENCY, "concurrency"], [bpk("b"), CONCURRENCY, "concurrency"]],
+    )
+    second = Leg("t1", "b", "+1t1", [[tpk("t1"), CONCURRENCY, "concurrency"]])
+    step = after_accept(config, RoutingState(active=[first, second]), "+1t1")
+    assert step is not None
+    assert step.release == [(tpk("t0"), CONCURRENCY)]
+    assert sorted(step.state.active[0].held()) == sorted(
+        [(tpk("t1"), CONCURRENCY), (bpk("b"), CONCURRENCY)]
+    )
+
+
+def test_a_leg_that_did_not_bridge_leaves_the_next_offer_open() -> None:
+    config = campaign({"t0": {}, "t1": {}})
+    state = RoutingState(plan=["t1"], active=[leg("t0")], winner="t0")
+    step = after_dial(config, state, DialResult("no-answer", "in-progress", 0), AT)
+    assert step.state.winner is None
 
 
 # --- settlement ------------------------------------------------------------------------------
@@ -266,12 +292,13 @@ Outcome = tuple[str, int]  # (DialCallStatus, seconds)
         min_size=1,
         max_size=4,
     ),
+    taker=st.integers(0, 2),
     counts=st.sampled_from(["routed", "connected", "converted"]),
     simultaneous=st.booleans(),
     shared_buyer=st.booleans(),
 )
 def test_a_call_ends_holding_exactly_what_it_earned(
-    outcomes: list[Outcome], counts: str, simultaneous: bool, shared_buyer: bool
+    outcomes: list[Outcome], counts: str, simultaneous: bool, shared_buyer: bool, taker: int
 ) -> None:
     """Play a call through the decisions (offers, results, acceptance, settlement),
     applying each step's reservations and releases to counters: when it is over, no slot
@@ -282,7 +309,9 @@ def test_a_call_ends_holding_exactly_what_it_earned(
     config = campaign(
         caps,
         buyers=buyers,
-        buyer_caps={b: {"concurrency": 5} for b in set(buyers.values())},
+        buyer_caps={
+            b: {"concurrency": 5, "monthly": 100, "counts": counts} for b in set(buyers.values())
+        },
         strategy="simultaneous" if simultaneous else "priority",
         conversion=Conversion(buffer_seconds=30),
     )
@@ -299,10 +328,16 @@ def test_a_call_ends_holding_exactly_what_it_earned(
         offered.append([g.target_id for g in offer.legs])
         status, seconds = next(results, ("no-answer", 0))
         if status == "completed" and len(offer.legs) > 1:
-            accepted = after_accept(state, offer.legs[-1].destination)
+            chosen = offer.legs[taker % len(offer.legs)]
+            accepted = after_accept(config, state, chosen.destination)
             assert accepted is not None
             counters.subtract(accepted.release)
             state = accepted.state
+            # While bridged, the taker and its buyer each hold one call, nobody else any.
+            owners = {tpk(chosen.target_id), bpk(chosen.buyer_id)}
+            for (pk, sk), n in counters.items():
+                if sk == CONCURRENCY:
+                    assert n == (1 if pk in owners else 0), (pk, counters)
         step = after_dial(config, state, DialResult(status, "in-progress", seconds), AT)
         counters.subtract(step.release)
         state, release = step.state, []
@@ -314,6 +349,16 @@ def test_a_call_ends_holding_exactly_what_it_earned(
     final = settle(config, state, so_far(45 if winner else 0, target_id=winner))
     counters.subtract(final.release)
     assert all(counters[(pk, CONCURRENCY)] == 0 for pk, _ in list(counters)), counters
+    buyer_of_winner = buyers[winner] if winner else None
+    for buyer in set(buyers.values()):
+        monthly = counters[(bpk(buyer), "M#202612")]
+        if counts == "routed" and not simultaneous:
+            expected_buyer = sum(  # once per offer in which one of its targets rang
+                any(buyers[t] == buyer for t in group) for group in offered
+            )
+        else:
+            expected_buyer = int(buyer == buyer_of_winner)
+        assert monthly == expected_buyer, (buyer, offered, winner, counters)
     for target in names:
         daily = counters[(tpk(target), DAY)]
         if counts == "routed" and not simultaneous:
