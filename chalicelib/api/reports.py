@@ -12,6 +12,7 @@ from chalice.app import Blueprint, Response
 from chalicelib.api.calls import bad_query, matching_calls
 from chalicelib.api.http import json_response, user_view
 from chalicelib.auth.roles import Principal, Role
+from chalicelib.callflow.state import RoutingState
 from chalicelib.clock import utcnow
 from chalicelib.requests import current_request
 from chalicelib.store import calls, catalog, keys, reservations
@@ -89,17 +90,19 @@ def live(principal: Principal) -> Response:
     now = utcnow()
     days = {now.strftime("%Y%m%d"), (now - timedelta(hours=4)).strftime("%Y%m%d")}
     open_calls = [
-        c for day in sorted(days) for c in calls.calls_of_day(principal.account_id, day)
+        (c, RoutingState.from_json(c.routing))
+        for day in sorted(days)
+        for c in calls.calls_of_day(principal.account_id, day)
         if c.ended_at is None and c.started_at > now - timedelta(hours=4)
-        # A call whose final status came is over, even while its dial's result is awaited.
-        and not (c.routing or {}).get("final")
-    ]  # fmt: skip
+    ]
+    # A call whose final status came is over, even while its dial's result is awaited.
+    open_calls = [(c, state) for c, state in open_calls if state.final is None]
     per_campaign: dict[str, int] = defaultdict(int)
     per_target: dict[str, int] = defaultdict(int)
-    for call in open_calls:
+    for call, state in open_calls:
         per_campaign[call.campaign_id or ""] += 1
-        legs = (call.routing or {}).get("active", [])
-        for target in {leg["target_id"] for leg in legs} or ({call.target_id} - {None}):
+        offered = {leg.target_id for leg in state.active}
+        for target in offered or ({call.target_id} - {None}):
             per_target[str(target)] += 1
     return json_response(
         {

@@ -92,13 +92,26 @@ class CampaignConfig:
             if ids is None:
                 continue
             for owner in self.cap_owners(*ids):
+                hold = period_hold(owner.caps.get("counts", "routed"), shared=shared)
                 for check in reservations.checks_for(
-                    owner.counter_pk, owner.caps, at, owner.timezone, shared=shared
+                    owner.counter_pk, owner.caps, at, owner.timezone, hold
                 ):
                     if (check.pk, check.sk) not in seen:
                         seen.add((check.pk, check.sk))
                         labelled.append((target_id, check))
         return labelled
+
+
+def period_hold(counts: str, *, shared: bool) -> reservations.Hold | None:
+    """When a period cap's count taken at routing is given back: a cap counting connected
+    (converted) calls unless the call connected (converted); one counting routed calls
+    unless its target took the call, when the call was offered to several at once;
+    otherwise never (a target offered the call alone was routed the call)."""
+    if counts == "connected":
+        return "connected"
+    if counts == "converted":
+        return "converted"
+    return "taken" if shared else None
 
 
 _campaigns: TTLCache[tuple[str, str], CampaignConfig] = TTLCache(

@@ -59,29 +59,22 @@ def period_keys(at: datetime, timezone: str) -> dict[str, tuple[str, datetime | 
 
 
 def checks_for(
-    owner_pk: str, caps: Mapping[str, Any], at: datetime, timezone: str, *, shared: bool = False
+    owner_pk: str,
+    caps: Mapping[str, Any],
+    at: datetime,
+    timezone: str,
+    period_hold: Hold | None,
 ) -> list[CapCheck]:
     """The counters routing a call to one cap owner moves, each bounded by its cap.
 
-    `caps`: {"concurrency", "hourly", "daily", "monthly", "total": int | None,
-    "counts": "routed" | "connected" | "converted"}. Every cap is reserved when the call is
-    offered, so concurrent calls can never overshoot it; a reservation the call does not
-    earn (its `hold`) is given back later. `shared`: the call is offered to several
-    targets at once, and only the one that takes it keeps its routed count.
+    `caps`: {"concurrency", "hourly", "daily", "monthly", "total": int | None}. Every cap is
+    reserved when the call is offered, so concurrent calls can never overshoot it; the
+    concurrency slot is given back when the call is over, the period counters as
+    `period_hold` says (None: kept).
     """
-    counts = caps.get("counts", "routed")
     ops: list[CapCheck] = []
     if caps.get("concurrency") is not None:
         ops.append(CapCheck(owner_pk, CONCURRENCY, int(caps["concurrency"]), hold="concurrency"))
-    period_hold: Hold | None = (
-        "connected"
-        if counts == "connected"
-        else "converted"
-        if counts == "converted"
-        else "taken"
-        if shared
-        else None
-    )
     keys = period_keys(at, timezone)
     for period in PERIODS:
         limit = caps.get(period)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.clock import utcnow
-from chalicelib.store import keys
+from chalicelib.store import deferred, keys
 from chalicelib.store.calls import call_by_sid
 from chalicelib.store.models import CallItem, CounterItem
 from chalicelib.voice.sweep import close_if_stale
@@ -152,7 +152,13 @@ def _outcome(sid: str) -> dict[str, Any]:
 
 def _run(client: Client, platform: Any, campaign: Campaign, events: list[Event]) -> Any:
     before = _counters(campaign)
-    sid = _play(client, platform, campaign, events)
+    kept: list[Any] = []
+    # A handler that fails still answers 200 (fallback TwiML) and keeps the callback: here
+    # that would hide a failure, so any kept callback fails the test.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(deferred, "keep", kept.append)
+        sid = _play(client, platform, campaign, events)
+    assert kept == [], kept
     after = _counters(campaign)
     return _outcome(sid), {name: after[name] - before[name] for name in after}
 
@@ -169,6 +175,21 @@ def test_any_callback_order_ends_as_the_in_order_sequence(
     in_order, shuffled = sequences
     expected = _reference(client, platform, campaign, in_order)
     assert _run(client, platform, campaign, shuffled) == expected, shuffled
+    # And the in-order outcome itself is right: no slot held, the connected cap counts the
+    # call only if it connected at its target, and 60 s of talk (30 s buffer) pays.
+    outcome, counted = expected
+    connected_first = ("dial", 1, "completed", 60) in in_order or (
+        "dial",
+        1,
+        "completed",
+        10,
+    ) in in_order
+    assert counted == {"first_now": 0, "first_connected_today": int(connected_first)}
+    converted = outcome["connected_seconds"] >= 30
+    assert (outcome["converted"], outcome["revenue_cents"], outcome["payout_cents"]) == (
+        (True, 1000, 300) if converted else (False, 0, 0)
+    )
+    assert outcome["ended"] and outcome["status"] == "completed"
 
 
 _references: dict[tuple[Event, ...], Any] = {}

@@ -449,6 +449,25 @@ def test_a_dial_result_while_the_table_is_down_is_kept_and_applied_once_it_is_ba
     assert (call["target_id"], call["connected_seconds"]) == (target, 60)
     assert (call["converted"], call["revenue_cents"], call["payout_cents"]) == (True, 1000, 300)
     assert call["status"] == "completed" and call["ended_at"]
+    # And the kept result was applied once and is gone from the queue
+    env = stack.info["env"]
+    queue = boto3.client(
+        "sqs",
+        endpoint_url=env["AWS_ENDPOINT_URL_SQS"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    left = queue.get_queue_attributes(
+        QueueUrl=env["DEFERRED_QUEUE_URL"],
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    assert left == {
+        "ApproximateNumberOfMessages": "0",
+        "ApproximateNumberOfMessagesNotVisible": "0",
+    }
     # And the money is in the reports
-    calls = marketer.http.get("/api/v1/calls/export").text
-    assert sid in calls
+    rows = [
+        line for line in marketer.http.get("/api/v1/calls/export").text.splitlines() if sid in line
+    ]
+    assert len(rows) == 1 and "1000" in rows[0] and "300" in rows[0]
