@@ -58,32 +58,28 @@ def next_offer(
     `release`. A counter given back and reserved again by the same step (the next target
     has the same buyer) simply stays held: one transaction may not touch it twice."""
     # A target removed from the campaign since routing began is skipped.
-    plan = [t for t in state.plan if config.owner_ids(t) is not None]
-    state = state.copy()
-    state.plan = plan
-    chosen = [] if stop else next_targets(config, state)
-    checks = config.route_checks(chosen, at, shared=offers_at_once(config, state, chosen))
-    reserved_keys = {check.key for _, check in checks}
+    after = state.copy()
+    after.plan = [t for t in state.plan if config.owner_ids(t) is not None]
+    chosen = [] if stop else next_targets(config, after)
+    checks = config.route_checks(chosen, at, shared=offers_at_once(config, after, chosen))
     destinations = {t.target_id: t.destination for t in config.targets}
     legs = []
     for target_id in chosen:
-        ids = config.owner_ids(target_id)
-        if ids is None:
-            continue
-        bid = state.bids.get(target_id)
+        _, buyer_id = config.owner_ids(target_id) or ("", "")
+        bid = after.bids.get(target_id)
         holds = [[c.pk, c.sk, c.hold] for t, c in checks if t == target_id and c.hold]
         destination = bid.destination if bid else destinations[target_id]
-        legs.append(Leg(target_id, ids[1], destination, holds))
-    after = state.copy()
-    after.plan = [t for t in plan if t not in chosen]
+        legs.append(Leg(target_id, buyer_id, destination, holds))
+    after.plan = [t for t in after.plan if t not in chosen]
     if not stop:
         after.active = legs
         after.attempt = state.attempt + 1 if legs else state.attempt
         after.fallback = not legs
+    reserved, releasing = {check.key for _, check in checks}, set(release)
     return Offer(
         legs=legs,
-        reserve=[(t, c) for t, c in checks if c.key not in set(release)],
-        release=[key for key in release if key not in reserved_keys],
+        reserve=[(t, c) for t, c in checks if c.key not in releasing],
+        release=[key for key in release if key not in reserved],
         state=after,
         stop=stop,
     )

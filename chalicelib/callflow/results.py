@@ -96,11 +96,10 @@ def after_accept(
     """The first target of a simultaneous offer to press 1 takes the call; what the others
     reserved is given back at once, except the counters of the taker's own buyer, which the
     taker keeps. None when the offer is no longer open to it."""
+    state = state.copy()
     leg = next((g for g in state.active if g.destination == destination), None)
     if leg is None or state.winner is not None:
         return None
-    state = state.copy()
-    leg = next(g for g in state.active if g.target_id == leg.target_id)
     mine = _owned_by(config, leg, state.active)
     taken = {(pk, sk) for pk, sk, _ in mine}
     losers = [key for g in state.active for key in g.held() if key not in taken]

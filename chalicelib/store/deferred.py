@@ -98,9 +98,3 @@ def done(received: Received) -> None:
     _sqs().delete_message(
         QueueUrl=get_settings().deferred_queue_url, ReceiptHandle=received.receipt
     )
-
-
-def forget_client() -> None:
-    """Tests: build the client again from changed settings."""
-    global _client
-    _client = None

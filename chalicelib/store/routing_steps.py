@@ -3,8 +3,7 @@ duplicate marker and every counter the step reserves or gives back."""
 
 from __future__ import annotations
 
-import random
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,14 +14,10 @@ from pynamodb.expressions.update import Action
 from chalicelib.store import keys, reservations
 from chalicelib.store.models import CallerSeenItem, CallItem
 from chalicelib.store.reservations import CapCheck
-from chalicelib.store.transactions import (
-    Conflict,
-    LabelledTransaction,
-    Refused,
-    labelled_transaction,
-)
+from chalicelib.store.transactions import LabelledTransaction, Refused, transact
 
-CONFLICT_RETRIES = 8
+# Routing's counters are the hottest items: more tries than the default.
+CONFLICT_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -83,21 +78,17 @@ class RoutingStep:
 def apply(step: RoutingStep) -> None:
     """Write the step in one transaction, trying again when it collides with another
     transaction; `transactions.Refused` names the conditions that did not hold."""
-    for tries in range(CONFLICT_RETRIES):
-        try:
-            with labelled_transaction() as tx:
-                _call_write(tx, step)
-                if step.duplicate is not None:
-                    add_caller_seen(tx, step.call, step.duplicate, step.at)
-                for label, check in step.reserve:
-                    reservations.add_checks(tx, label, [check])
-                reservations.add_release(tx, step.release)
-                reservations.add_counts(tx, step.count)
-            break
-        except Conflict:
-            time.sleep(random.uniform(0.01, 0.05) * (tries + 1))  # noqa: S311 - jitter
-    else:
-        raise Conflict()
+
+    def build(tx: LabelledTransaction) -> None:
+        _call_write(tx, step)
+        if step.duplicate is not None:
+            add_caller_seen(tx, step.call, step.duplicate, step.at)
+        for label, check in step.reserve:
+            reservations.add_checks(tx, label, [check])
+        reservations.add_release(tx, step.release)
+        reservations.add_counts(tx, step.count)
+
+    transact(build, CONFLICT_ATTEMPTS)
     step.call.attempt = step.attempt
     step.call.step = 1 if step.create else int(step.call.step) + 1
     step.call.routing = step.routing
@@ -147,18 +138,23 @@ def record_arrival(call: CallItem, duplicate: DuplicateCheck | None, at: datetim
     """Write a new call record that is not routed (IVR first, blocked, unroutable) and,
     with a duplicate window, mark a repeat caller (`call.duplicate`). Refused (label
     `call`) when the record exists already: a retried webhook."""
-    for tries in range(CONFLICT_RETRIES):
+    while True:
         try:
-            with labelled_transaction() as tx:
-                tx.save("call", call, CallItem.pk.does_not_exist())
-                if duplicate is not None:
-                    add_caller_seen(tx, call, duplicate, at)
+            transact(_arrival(call, duplicate, at), CONFLICT_ATTEMPTS)
             return
-        except Conflict:
-            time.sleep(random.uniform(0.01, 0.05) * (tries + 1))  # noqa: S311 - jitter
         except Refused as refusal:
             if "call" in refusal.labels or duplicate is None or duplicate.known:
                 raise
             call.duplicate = True
             duplicate = DuplicateCheck(duplicate.campaign_id, duplicate.window_days, known=True)
-    raise Conflict()
+
+
+def _arrival(
+    call: CallItem, duplicate: DuplicateCheck | None, at: datetime
+) -> Callable[[LabelledTransaction], None]:
+    def build(tx: LabelledTransaction) -> None:
+        tx.save("call", call, CallItem.pk.does_not_exist())
+        if duplicate is not None:
+            add_caller_seen(tx, call, duplicate, at)
+
+    return build

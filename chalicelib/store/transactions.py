@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -95,6 +95,22 @@ def labelled_transaction() -> Iterator[LabelledTransaction]:
         raise
 
 
+def transact(build: Callable[[LabelledTransaction], None], attempts: int | None = None) -> None:
+    """Write what `build` adds, all or nothing, trying again (after a short random pause)
+    when the transaction collides with another one; Refused propagates at once, Conflict
+    after `attempts` tries."""
+    attempts = attempts or CONFLICT_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            with labelled_transaction() as tx:
+                build(tx)
+            return
+        except Conflict:
+            if attempt >= attempts:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311 - jitter
+
+
 # --- a tenant's item and its global lookup items --------------------------------------------
 
 OWNED = "owned"  # the label of the tenant's own item in a Refused
@@ -178,25 +194,22 @@ def write_with_lookups(
     and/or the refused lookups' labels, with nothing written; retries a transaction conflict.
     """
     releasing = list(release)
-    attempt = 0
+
+    def build(tx: LabelledTransaction) -> None:
+        owned.add_to(tx)
+        for lookup in claim:
+            tx.save(lookup.label, lookup.item, type(lookup.item).pk.does_not_exist())
+        for lookup, actions in update:
+            tx.update(lookup.label, lookup.item, list(actions), lookup.points_at_owner())
+        for lookup in releasing:
+            # Gone already is as good as deleted; pointing at another owner, not ours.
+            mine = type(lookup.item).pk.does_not_exist() | lookup.points_at_owner()
+            tx.delete(lookup.label, lookup.item, mine)
+
     while True:
         try:
-            with labelled_transaction() as tx:
-                owned.add_to(tx)
-                for lookup in claim:
-                    tx.save(lookup.label, lookup.item, type(lookup.item).pk.does_not_exist())
-                for lookup, actions in update:
-                    tx.update(lookup.label, lookup.item, list(actions), lookup.points_at_owner())
-                for lookup in releasing:
-                    # Gone already is as good as deleted; pointing at another owner, not ours.
-                    mine = type(lookup.item).pk.does_not_exist() | lookup.points_at_owner()
-                    tx.delete(lookup.label, lookup.item, mine)
+            transact(build)
             return
-        except Conflict:
-            attempt += 1
-            if attempt >= CONFLICT_ATTEMPTS:
-                raise
-            time.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311 - jitter
         except Refused as refusal:
             if not refusal.labels <= {lookup.label for lookup in releasing}:
                 raise

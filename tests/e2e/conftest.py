@@ -153,6 +153,27 @@ class Marketer:
         self.post("/api/v1/numbers", {"number": number, **attribution, **self.number_extra})
         return number
 
+    def pool(self, name: str, destination: str, numbers: list[str], overflow: str) -> str:
+        """A DNI pool of `numbers` (and its overflow number) for a campaign ringing
+        `destination`; returns the pool's public key."""
+        target = self.target(self.buyer(name=f"{name} buyer"), destination)
+        campaign = self.post(
+            "/api/v1/campaigns", {"name": f"{name} campaign", "plan": [{"target_id": target}]}
+        )["campaign"]["id"]
+        for number in [*numbers, overflow]:
+            self.post("/api/v1/numbers", {"number": number, "campaign_id": campaign})
+        pool = self.post(
+            "/api/v1/pools",
+            {
+                "name": name,
+                "campaign_id": campaign,
+                "numbers": numbers,
+                "idle_seconds": 300,
+                "overflow_number": overflow,
+            },
+        )["pool"]
+        return str(pool["public_key"])
+
     def call(self, call_sid: str) -> dict[str, Any]:
         reply = self.http.get(f"/api/v1/calls/{call_sid}")
         assert reply.status_code == 200, reply.text

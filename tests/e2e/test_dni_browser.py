@@ -147,25 +147,9 @@ def script_errors(visitor: Visitor) -> list[str]:
 
 @pytest.fixture(scope="module")
 def pool(marketer: Marketer) -> Pool:
-    buyer = marketer.buyer(name="DNI buyer")
-    target = marketer.target(buyer, "+14155559001")
-    campaign = marketer.post(
-        "/api/v1/campaigns", {"name": "DNI campaign", "plan": [{"target_id": target}]}
-    )["campaign"]["id"]
-    for number in [*POOL_NUMBERS, OVERFLOW_NUMBER]:
-        marketer.post("/api/v1/numbers", {"number": number, "campaign_id": campaign})
-    created = marketer.post(
-        "/api/v1/pools",
-        {
-            "name": "Website visitors",
-            "campaign_id": campaign,
-            "numbers": POOL_NUMBERS,
-            "idle_seconds": 300,
-            "overflow_number": OVERFLOW_NUMBER,
-        },
-    )["pool"]
-    assert str(created.get("public_key", "")).startswith("pk_"), created
-    return Pool(created["public_key"], POOL_NUMBERS)
+    key = marketer.pool("Website visitors", "+14155559001", POOL_NUMBERS, OVERFLOW_NUMBER)
+    assert key.startswith("pk_"), key
+    return Pool(key, POOL_NUMBERS)
 
 
 @pytest.fixture(scope="module")

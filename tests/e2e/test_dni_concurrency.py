@@ -25,24 +25,7 @@ OVERFLOW_NUMBER = "+16465551099"
 
 @pytest.fixture(scope="module")
 def pool_key(marketer: Marketer) -> str:
-    buyer = marketer.buyer(name="Concurrency buyer")
-    target = marketer.target(buyer, "+14155559002")
-    campaign = marketer.post(
-        "/api/v1/campaigns", {"name": "Busy landing page", "plan": [{"target_id": target}]}
-    )["campaign"]["id"]
-    for number in [*POOL_NUMBERS, OVERFLOW_NUMBER]:
-        marketer.post("/api/v1/numbers", {"number": number, "campaign_id": campaign})
-    pool = marketer.post(
-        "/api/v1/pools",
-        {
-            "name": "Busy pool",
-            "campaign_id": campaign,
-            "numbers": POOL_NUMBERS,
-            "idle_seconds": 300,
-            "overflow_number": OVERFLOW_NUMBER,
-        },
-    )["pool"]
-    return str(pool["public_key"])
+    return marketer.pool("Busy landing page", "+14155559002", POOL_NUMBERS, OVERFLOW_NUMBER)
 
 
 def test_200_simultaneous_visitors_share_50_numbers_without_a_dropped_connection(
